@@ -1,0 +1,66 @@
+//! Every bound in one place.
+//!
+//! Each limit says why it has the value it has. A limit that protects memory is enforced before
+//! the bytes are buffered, never after.
+
+/// Largest remoting frame accepted (the 4-byte length prefix excluded), as Java's
+/// `com.rocketmq.remoting.frameMaxLength` default. A larger length closes the connection before
+/// any of the frame is buffered.
+pub const FRAME_SIZE_BYTES_MAX: usize = 16 * 1024 * 1024;
+
+/// The header length is a 24-bit field of the frame's second word.
+pub const HEADER_SIZE_BYTES_MAX: usize = (1 << 24) - 1;
+
+/// Ext fields one header may carry. Real clients send at most ~20; the bound keeps a hostile
+/// header from turning into millions of tiny allocations.
+pub const HEADER_EXT_FIELDS_MAX: usize = 1024;
+
+/// Bytes one connection buffers for reading before a whole frame is available. A frame is
+/// bounded by `FRAME_SIZE_BYTES_MAX`, so this is that plus the length prefix.
+pub const CONNECTION_READ_BUFFER_BYTES_MAX: usize = FRAME_SIZE_BYTES_MAX + 4;
+
+/// Requests one connection may have in flight; beyond this the connection stops reading its
+/// socket until replies drain (backpressure, never growth).
+pub const CONNECTION_REQUESTS_IN_FLIGHT_MAX: usize = 1024;
+
+
+/// Connections one nameserver accepts at once. Java has no limit; a bound keeps file
+/// descriptors and memory in check when a client misbehaves.
+pub const NAMESRV_CONNECTIONS_MAX: usize = 16 * 1024;
+
+/// Topics the nameserver's route table holds. A broker registering more is refused whole (the
+/// registration is answered SYSTEM_ERROR and nothing is applied), so memory stays bounded.
+pub const NAMESRV_TOPICS_MAX: usize = 1_000_000;
+
+/// Brokers (addresses) the nameserver tracks.
+pub const NAMESRV_BROKERS_MAX: usize = 4096;
+
+/// Size of an inflated (zlib) compressed REGISTER_BROKER body. Inflating is stopped past it so
+/// a small hostile body cannot expand without bound.
+pub const REGISTER_BODY_INFLATED_BYTES_MAX: usize = 64 * 1024 * 1024;
+
+/// Nameserver KV entries across all namespaces.
+pub const NAMESRV_KV_ENTRIES_MAX: usize = 100_000;
+
+/// Topic name length: the stored record keeps it in a signed byte (protocol §5.3).
+pub const TOPIC_NAME_BYTES_MAX: usize = 127;
+
+/// Properties string length: the stored record keeps it in an i16 (protocol §5.3).
+pub const PROPERTIES_BYTES_MAX: usize = 32767;
+
+/// Timeout of one request our client makes (admin, registration), as Java's 3 s default.
+pub const CLIENT_REQUEST_TIMEOUT_MS: u64 = 3000;
+
+/// Timeout of REGISTER_BROKER calls, as Java's `registerBrokerTimeoutMills` default.
+pub const REGISTER_BROKER_TIMEOUT_MS: u64 = 6000;
+
+/// Largest string a JSON body may hold before decoding gives up (bodies are frames, so this is
+/// the frame bound).
+pub const JSON_BODY_BYTES_MAX: usize = FRAME_SIZE_BYTES_MAX;
+
+const _: () = assert!(FRAME_SIZE_BYTES_MAX <= HEADER_SIZE_BYTES_MAX + 1);
+const _: () = assert!(CONNECTION_READ_BUFFER_BYTES_MAX > FRAME_SIZE_BYTES_MAX);
+
+/// Encoded frames one connection may have queued for its writer (replies plus
+/// broker-initiated requests). Senders wait when it is full.
+pub const CONNECTION_WRITE_QUEUE_FRAMES_MAX: usize = 4096;

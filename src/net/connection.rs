@@ -1,0 +1,240 @@
+//! One TCP connection speaking the remoting protocol.
+
+use std::cell::Cell;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use futures_lite::{AsyncReadExt, AsyncWriteExt};
+use tracing::{debug, info, warn};
+
+use crate::limits::{
+    CONNECTION_READ_BUFFER_BYTES_MAX, CONNECTION_REQUESTS_IN_FLIGHT_MAX,
+    CONNECTION_WRITE_QUEUE_FRAMES_MAX,
+};
+use crate::protocol::{frame, Command};
+use crate::runtime::{self, ChannelReceiver, ChannelSender, Semaphore, TcpListener, TcpStream};
+
+/// What a server does with requests. Implemented by each shard kind.
+pub trait Service: 'static {
+    /// Handles one request. `None` sends no reply (oneway requests, or when the request
+    /// itself asked for none).
+    fn handle(
+        self: Rc<Self>,
+        connection: Rc<Connection>,
+        request: Command,
+    ) -> impl Future<Output = Option<Command>> + 'static;
+
+    /// Called once when a connection closes, after its last read.
+    fn closed(&self, _connection: &Connection) {}
+}
+
+enum Outbound {
+    Frame(Bytes),
+    Close,
+}
+
+/// The shared face of a connection: who is on the other end, and a way to send it frames
+/// (replies, or broker-initiated requests such as NOTIFY_CONSUMER_IDS_CHANGED).
+pub struct Connection {
+    pub id: u64,
+    pub peer: SocketAddr,
+    pub local: SocketAddr,
+    outbound: ChannelSender<Outbound>,
+    closed: Cell<bool>,
+}
+
+impl Connection {
+    /// Queues a command for writing. Returns false when the connection is closed.
+    pub async fn send(&self, command: &Command) -> bool {
+        if self.closed.get() {
+            return false;
+        }
+        let encoded = frame::encode_to_bytes(command);
+        self.outbound.send(Outbound::Frame(encoded)).await.is_ok()
+    }
+
+    /// Queues a command without waiting; false when closed or when the write queue is full.
+    pub fn try_send(&self, command: &Command) -> bool {
+        if self.closed.get() {
+            return false;
+        }
+        self.outbound.try_send(Outbound::Frame(frame::encode_to_bytes(command))).is_ok()
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.closed.get()
+    }
+}
+
+/// Accepts connections forever, each served by `service`. `idle_timeout` closes connections
+/// that send nothing for that long (Java's `serverChannelMaxIdleTimeSeconds`).
+pub async fn serve<S: Service>(
+    listener: TcpListener,
+    service: Rc<S>,
+    connections_max: usize,
+    idle_timeout: Duration,
+) {
+    let next_id = Rc::new(Cell::new(1u64));
+    let open = Rc::new(Semaphore::new(connections_max as u64));
+    loop {
+        let stream = match listener.accept().await {
+            Ok(stream) => stream,
+            Err(error) => {
+                warn!("accept failed: {error}");
+                runtime::sleep(Duration::from_millis(10)).await;
+                continue;
+            }
+        };
+        let Ok(permit) = open.clone().try_acquire_static_permit(1) else {
+            warn!("refusing a connection: {connections_max} connections are open");
+            continue;
+        };
+        let id = next_id.get();
+        next_id.set(id + 1);
+        let service = service.clone();
+        runtime::spawn(async move {
+            run(stream, id, service, idle_timeout).await;
+            drop(permit);
+        })
+        .detach();
+    }
+}
+
+async fn run<S: Service>(stream: TcpStream, id: u64, service: Rc<S>, idle_timeout: Duration) {
+    let (Ok(peer), Ok(local)) = (stream.peer_addr(), stream.local_addr()) else {
+        return;
+    };
+    // Requests are small and latency matters more than packet count.
+    let _ = stream.set_nodelay(true);
+    let (reader, writer) = futures_lite::io::split(stream);
+    let (sender, receiver) = runtime::channel_bounded(CONNECTION_WRITE_QUEUE_FRAMES_MAX);
+    let connection = Rc::new(Connection { id, peer, local, outbound: sender, closed: Cell::new(false) });
+    debug!(peer = %peer, "connection opened");
+    let writer_task = runtime::spawn(write_loop(writer, receiver, peer));
+    let reason = read_loop(reader, &connection, &service, idle_timeout).await;
+    match &reason {
+        ReadEnd::Eof => debug!(peer = %peer, "connection closed by peer"),
+        ReadEnd::Idle => info!(peer = %peer, "closing idle connection"),
+        ReadEnd::Io(error) => debug!(peer = %peer, "connection read failed: {error}"),
+        ReadEnd::Malformed(error) => warn!(peer = %peer, "closing connection: {error}"),
+    }
+    connection.closed.set(true);
+    service.closed(&connection);
+    let _ = connection.outbound.send(Outbound::Close).await;
+    writer_task.await;
+}
+
+enum ReadEnd {
+    Eof,
+    Idle,
+    Io(std::io::Error),
+    Malformed(frame::FrameError),
+}
+
+const READ_CHUNK_BYTES: usize = 64 * 1024;
+
+async fn read_loop<S: Service>(
+    mut reader: impl futures_lite::AsyncRead + Unpin,
+    connection: &Rc<Connection>,
+    service: &Rc<S>,
+    idle_timeout: Duration,
+) -> ReadEnd {
+    let in_flight = Rc::new(Semaphore::new(CONNECTION_REQUESTS_IN_FLIGHT_MAX as u64));
+    let mut buffer = BytesMut::with_capacity(READ_CHUNK_BYTES);
+    let mut chunk = vec![0u8; READ_CHUNK_BYTES];
+    loop {
+        loop {
+            match frame::decode(&mut buffer) {
+                Ok(Some(command)) => dispatch(command, connection, service, &in_flight).await,
+                Ok(None) => break,
+                Err(error) => return ReadEnd::Malformed(error),
+            }
+        }
+        assert!(buffer.len() <= CONNECTION_READ_BUFFER_BYTES_MAX);
+        let read = futures_lite::future::or(
+            async { Some(reader.read(&mut chunk).await) },
+            async {
+                runtime::sleep(idle_timeout).await;
+                None
+            },
+        )
+        .await;
+        match read {
+            None => return ReadEnd::Idle,
+            Some(Ok(0)) => return ReadEnd::Eof,
+            Some(Ok(count)) => buffer.extend_from_slice(&chunk[..count]),
+            Some(Err(error)) => return ReadEnd::Io(error),
+        }
+    }
+}
+
+async fn dispatch<S: Service>(
+    command: Command,
+    connection: &Rc<Connection>,
+    service: &Rc<S>,
+    in_flight: &Rc<Semaphore>,
+) {
+    if command.is_response() {
+        // Replies to broker-initiated requests (all of which ringmq sends oneway) need no
+        // matching; anything else is a confused peer, not an error worth closing for.
+        debug!(peer = %connection.peer, opaque = command.opaque, "ignoring a response frame");
+        return;
+    }
+    // At the bound this waits, and the connection stops reading: backpressure, not growth.
+    let Ok(permit) = in_flight.clone().acquire_static_permit(1).await else {
+        return;
+    };
+    let connection = connection.clone();
+    let service = service.clone();
+    runtime::spawn(async move {
+        let oneway = command.is_oneway();
+        if let Some(reply) = service.handle(connection.clone(), command).await {
+            if !oneway {
+                connection.send(&reply).await;
+            }
+        }
+        drop(permit);
+    })
+    .detach();
+}
+
+/// Largest batch of replies coalesced into one write.
+const WRITE_BATCH_BYTES_MAX: usize = 256 * 1024;
+
+async fn write_loop(
+    mut writer: impl futures_lite::AsyncWrite + Unpin,
+    receiver: ChannelReceiver<Outbound>,
+    peer: SocketAddr,
+) {
+    let mut batch = BytesMut::with_capacity(WRITE_BATCH_BYTES_MAX);
+    while let Some(item) = receiver.recv().await {
+        let Outbound::Frame(first) = item else {
+            break;
+        };
+        batch.extend_from_slice(&first);
+        let mut closing = false;
+        while batch.len() < WRITE_BATCH_BYTES_MAX {
+            match futures_lite::future::poll_once(receiver.recv()).await {
+                Some(Some(Outbound::Frame(more))) => batch.extend_from_slice(&more),
+                Some(Some(Outbound::Close)) | Some(None) => {
+                    closing = true;
+                    break;
+                }
+                None => break,
+            }
+        }
+        if let Err(error) = writer.write_all(&batch).await {
+            debug!(peer = %peer, "connection write failed: {error}");
+            return;
+        }
+        batch.clear();
+        if closing {
+            break;
+        }
+    }
+    let _ = writer.flush().await;
+    let _ = writer.close().await;
+}

@@ -1,0 +1,43 @@
+//! The runtime seam: executors pinned to CPUs, tasks, timers, TCP, bounded local channels and
+//! semaphores, DMA files. Everything else in ringmq uses these names; only
+//! `src/runtime/glommio.rs` names glommio, so the runtime can be replaced (or simulated) without
+//! touching the broker.
+
+mod glommio;
+
+pub use self::glommio::{
+    channel_bounded, cpu_count, sleep, spawn, spawn_background, spawn_executor, tcp_connect,
+    tcp_listen, BackgroundQueue, ChannelReceiver, ChannelSender, ExecutorHandle, Semaphore,
+    StaticPermit, Task, TcpListener, TcpStream,
+};
+
+/// Raises RLIMIT_MEMLOCK to what glommio needs: each executor registers its I/O buffers with
+/// io_uring (10 MiB by default), and that memory is locked. Returns a message that says how to
+/// fix it when the limit cannot be raised (not root, or a hard limit below the need).
+pub fn raise_memlock_limit(bytes_needed: u64) -> Result<u64, String> {
+    let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: getrlimit writes into the struct we own; the resource constant is valid.
+    if unsafe { libc::getrlimit(libc::RLIMIT_MEMLOCK, &mut limit) } != 0 {
+        return Err(format!("getrlimit(RLIMIT_MEMLOCK) failed: {}", std::io::Error::last_os_error()));
+    }
+    if limit.rlim_cur == libc::RLIM_INFINITY || limit.rlim_cur >= bytes_needed {
+        return Ok(limit.rlim_cur);
+    }
+    let wanted = libc::rlimit { rlim_cur: libc::RLIM_INFINITY, rlim_max: libc::RLIM_INFINITY };
+    // SAFETY: setrlimit reads the struct we own.
+    if unsafe { libc::setrlimit(libc::RLIMIT_MEMLOCK, &wanted) } == 0 {
+        return Ok(libc::RLIM_INFINITY);
+    }
+    let raised = libc::rlimit { rlim_cur: limit.rlim_max, rlim_max: limit.rlim_max };
+    // SAFETY: as above.
+    if limit.rlim_max >= bytes_needed && unsafe { libc::setrlimit(libc::RLIMIT_MEMLOCK, &raised) } == 0 {
+        return Ok(limit.rlim_max);
+    }
+    Err(format!(
+        "locked-memory limit (RLIMIT_MEMLOCK) is {} KiB and cannot be raised to the {} KiB that \
+         io_uring needs; run `ulimit -l unlimited` (or set LimitMEMLOCK=infinity in the systemd \
+         unit, or `* - memlock unlimited` in /etc/security/limits.conf) and start again",
+        limit.rlim_cur / 1024,
+        bytes_needed / 1024
+    ))
+}
