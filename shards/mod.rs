@@ -1,1 +1,54 @@
-//! Shards.
+//! The shard kinds that compose ringmq's mechanisms: the nameserver shard today; the data
+//! shards and shard 0's control-plane duties as the broker grows.
+//!
+//! Errors of request handling are typed ([`RequestError`]) and become RocketMQ response codes in
+//! one place, [`RequestError::reply_to`].
+
+pub mod namesrv;
+
+use crate::protocol::{request, response, Command, HeaderError};
+
+/// Why a request failed, as a handler sees it. Mapped to a response code in one place.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RequestError {
+    /// A header field is missing or malformed. Java's broker answers SYSTEM_ERROR after the
+    /// NPE such a request causes; we answer the same code with a readable remark.
+    Header(HeaderError),
+    /// The body does not decode.
+    Body(String),
+    /// The request code is not served here.
+    NotSupported(i32),
+    /// Anything else that Java reports as SYSTEM_ERROR.
+    System(String),
+}
+
+impl From<HeaderError> for RequestError {
+    fn from(error: HeaderError) -> Self {
+        Self::Header(error)
+    }
+}
+
+impl RequestError {
+    pub fn response_code(&self) -> i32 {
+        match self {
+            Self::Header(_) | Self::Body(_) | Self::System(_) => response::SYSTEM_ERROR,
+            Self::NotSupported(_) => response::REQUEST_CODE_NOT_SUPPORTED,
+        }
+    }
+
+    pub fn remark(&self) -> String {
+        match self {
+            Self::Header(error) => error.to_string(),
+            Self::Body(reason) | Self::System(reason) => reason.clone(),
+            Self::NotSupported(code) => match request::name(*code) {
+                Some(name) => format!(" request type {code} ({name}) not supported"),
+                None => format!(" request type {code} not supported"),
+            },
+        }
+    }
+
+    /// The single place where a handler error becomes a reply.
+    pub fn reply_to(&self, request: &Command) -> Command {
+        Command::response_to(request, self.response_code()).with_remark(self.remark())
+    }
+}

@@ -36,6 +36,7 @@ pub mod limits;
 pub mod net;
 pub mod protocol;
 pub mod runtime;
+pub mod store;
 
 #[path = "../shards/mod.rs"]
 pub mod shards;

@@ -1,1 +1,120 @@
-fn main() {}
+//! `ringmq`: broker | namesrv | admin.
+//!
+//! Flags follow the Java tools: `ringmq broker -c FILE -n ADDR -p -m` as `mqbroker`,
+//! `ringmq namesrv -c FILE -p` as `mqnamesrv`, `ringmq admin <command>` as `mqadmin`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+use ringmq::client::mqadmin::{self, AdminCommand};
+use ringmq::config;
+
+mod launch;
+
+#[derive(Parser, Debug)]
+#[command(name = "ringmq", version, about = "A thread-per-core, io_uring broker and nameserver, wire-compatible with Apache RocketMQ 4.x")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run a broker (as `mqbroker`). Without a name server address it also runs the
+    /// nameserver in the same process: one command, ports 9876 and 10911.
+    Broker(BrokerArgs),
+    /// Run a nameserver (as `mqnamesrv`).
+    Namesrv(NamesrvArgs),
+    /// Administer a cluster (as `mqadmin`); command names match case-insensitively.
+    Admin {
+        #[command(subcommand)]
+        command: AdminCommand,
+    },
+}
+
+#[derive(Args, Debug)]
+struct BrokerArgs {
+    /// Broker config properties file
+    #[arg(short = 'c', long = "configFile")]
+    config_file: Option<PathBuf>,
+    /// Name server address list, e.g. '192.168.0.1:9876;192.168.0.2:9876' (overrides the file)
+    #[arg(short = 'n', long = "namesrvAddr")]
+    namesrv_addr: Option<String>,
+    /// Print every effective config item and exit
+    #[arg(short = 'p', long = "printConfigItem")]
+    print_config: bool,
+    /// Print the important config items and exit
+    #[arg(short = 'm', long = "printImportantConfig")]
+    print_important: bool,
+}
+
+#[derive(Args, Debug)]
+struct NamesrvArgs {
+    /// Name server config properties file
+    #[arg(short = 'c', long = "configFile")]
+    config_file: Option<PathBuf>,
+    /// Print every effective config item and exit
+    #[arg(short = 'p', long = "printConfigItem")]
+    print_config: bool,
+}
+
+/// mqadmin matches command names case-insensitively; clap does not, so the name is
+/// canonicalised before parsing.
+fn canonical_args() -> Vec<String> {
+    let mut args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("admin") {
+        if let Some(name) = args.get(2).and_then(|typed| mqadmin::canonical_name(typed)) {
+            args[2] = name.to_string();
+        }
+    }
+    args
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse_from(canonical_args());
+    match cli.command {
+        Command::Admin { command } => {
+            let mut stdout = std::io::stdout();
+            match mqadmin::run(&command, &mut stdout) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(error) => {
+                    eprintln!("{error}");
+                    ExitCode::from(1)
+                }
+            }
+        }
+        Command::Namesrv(args) => {
+            launch::init_logging();
+            let (settings, warnings) = match config::load_namesrv(args.config_file.as_deref()) {
+                Ok(loaded) => loaded,
+                Err(error) => return launch::config_failed(&error),
+            };
+            launch::print_warnings(&warnings);
+            if args.print_config {
+                print!("{}", config::print_all(&settings.effective));
+                return ExitCode::SUCCESS;
+            }
+            launch::run_namesrv(settings)
+        }
+        Command::Broker(args) => {
+            launch::init_logging();
+            let overrides = config::Overrides { namesrv_addr: args.namesrv_addr.clone() };
+            let (settings, warnings) = match config::load_broker(args.config_file.as_deref(), &overrides) {
+                Ok(loaded) => loaded,
+                Err(error) => return launch::config_failed(&error),
+            };
+            launch::print_warnings(&warnings);
+            if args.print_config {
+                print!("{}", config::print_all(&settings.effective));
+                return ExitCode::SUCCESS;
+            }
+            if args.print_important {
+                print!("{}", config::print_important(&settings));
+                return ExitCode::SUCCESS;
+            }
+            launch::run_broker(settings)
+        }
+    }
+}

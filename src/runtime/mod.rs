@@ -6,7 +6,7 @@
 mod glommio;
 
 pub use self::glommio::{
-    channel_bounded, cpu_count, sleep, spawn, spawn_background, spawn_executor, tcp_connect,
+    channel_bounded, cpu_count, sleep, spawn, spawn_background, spawn_blocking, spawn_executor, tcp_connect,
     tcp_listen, BackgroundQueue, ChannelReceiver, ChannelSender, ExecutorHandle, Semaphore,
     StaticPermit, Task, TcpListener, TcpStream,
 };
@@ -35,9 +35,17 @@ pub fn raise_memlock_limit(bytes_needed: u64) -> Result<u64, String> {
     }
     Err(format!(
         "locked-memory limit (RLIMIT_MEMLOCK) is {} KiB and cannot be raised to the {} KiB that \
-         io_uring needs; run `ulimit -l unlimited` (or set LimitMEMLOCK=infinity in the systemd \
-         unit, or `* - memlock unlimited` in /etc/security/limits.conf) and start again",
+         io_uring buffers may need; if executors fail to start, run `ulimit -l unlimited` (or set \
+         LimitMEMLOCK=infinity in the systemd unit, or `* - memlock unlimited` in \
+         /etc/security/limits.conf) and start again",
         limit.rlim_cur / 1024,
         bytes_needed / 1024
     ))
 }
+
+mod memory;
+mod storage;
+
+pub use self::glommio::DmaStorage;
+pub use memory::{MemoryFile, MemoryStorage};
+pub use storage::{SegmentFile, Storage};

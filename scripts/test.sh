@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# The project's test command (README): installs the third-party RocketMQ clients the
+# integration tests drive, then runs every test. Idempotent; the clients are cached under
+# target/clients/.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need() { command -v "$1" >/dev/null 2>&1; }
+
+# Debian packages the tests need, when missing (a fresh CI machine is root).
+missing=()
+need node || missing+=(nodejs)
+need npm || missing+=(npm)
+need ip || missing+=(iproute2)
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ] && need apt-get; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
+  else
+    echo "missing: ${missing[*]} (install them, then run $0 again)" >&2
+    exit 1
+  fi
+fi
+
+# ali-ons 3.12.0 (npm), pinned by tests/clients/node/package.json.
+mkdir -p target/clients/node
+cp tests/clients/node/package.json target/clients/node/package.json
+if [ ! -d target/clients/node/node_modules/ali-ons ]; then
+  (cd target/clients/node && npm install --no-audit --no-fund --loglevel=error)
+fi
+
+# glommio registers io_uring memory; the broker raises RLIMIT_MEMLOCK itself when it can.
+ulimit -l unlimited 2>/dev/null || true
+
+cargo test --all-targets "$@"

@@ -1,0 +1,55 @@
+//! The storage seam: what the store needs from files, so the same commit-log code runs on
+//! O_DIRECT io_uring files in production ([`super::DmaStorage`]) and on a fault-injecting
+//! in-memory disk in tests ([`super::MemoryStorage`]: torn writes, lost unsynced data, failing
+//! fdatasync).
+
+use std::future::Future;
+use std::io;
+use std::path::{Path, PathBuf};
+
+/// A directory of files.
+pub trait Storage: Clone + 'static {
+    type File: SegmentFile;
+
+    /// Opens `path` for reading and writing, creating it when `create` is set.
+    fn open(&self, path: &Path, create: bool) -> impl Future<Output = io::Result<Self::File>>;
+
+    /// Removes a file.
+    fn remove(&self, path: &Path) -> impl Future<Output = io::Result<()>>;
+
+    /// The files in `directory` (names only), empty when it does not exist.
+    fn list(&self, directory: &Path) -> io::Result<Vec<PathBuf>>;
+
+    /// Creates `directory` and its parents.
+    fn create_directory(&self, directory: &Path) -> io::Result<()>;
+}
+
+/// One open file with positional, aligned I/O.
+pub trait SegmentFile: 'static {
+    /// A buffer the file can write from without another copy (DMA-aligned memory for O_DIRECT).
+    type Buffer: AsMut<[u8]>;
+
+    /// Write and read positions and lengths must be multiples of this.
+    fn alignment(&self) -> u64;
+
+    /// A zeroed buffer of `size_bytes` (a multiple of the alignment).
+    fn alloc_buffer(&self, size_bytes: usize) -> Self::Buffer;
+
+    /// Writes the whole buffer at `position` (aligned).
+    fn write_at(&self, buffer: Self::Buffer, position: u64) -> impl Future<Output = io::Result<()>>;
+
+    /// Reads `size_bytes` at `position` (any alignment); short only at the end of the file.
+    fn read_at(&self, position: u64, size_bytes: usize) -> impl Future<Output = io::Result<Vec<u8>>>;
+
+    /// fdatasync.
+    fn sync_data(&self) -> impl Future<Output = io::Result<()>>;
+
+    /// Reserves `size_bytes` on disk (fallocate) so appends never wait for extent allocation.
+    fn allocate(&self, size_bytes: u64) -> impl Future<Output = io::Result<()>>;
+
+    /// Frees `[offset, offset + size)` (punch hole); reads of it return zeros afterwards.
+    fn deallocate(&self, offset: u64, size_bytes: u64) -> impl Future<Output = io::Result<()>>;
+
+    /// The file's size in bytes.
+    fn size(&self) -> impl Future<Output = io::Result<u64>>;
+}

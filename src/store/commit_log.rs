@@ -1,0 +1,361 @@
+//! One shard's commit log: segments of `segment_size_bytes` named by their 20-digit start
+//! position, records in RocketMQ's v1 layout, and four watermarks.
+//!
+//! ```text
+//!   synced ≤ written ≤ appended
+//!   |---- durable ----|-- on device, not synced --|-- in memory only --|
+//! ```
+//!
+//! * `append` runs on the shard's run loop and never waits: it places the encoded record in the
+//!   in-memory tail (the hot window) at its position, which fixes its order; the record gets its
+//!   position (and so its commit-log offset and msgId) at once.
+//! * The flusher (`flush.rs`) copies `[written, appended)` into DMA-aligned buffers, rewriting
+//!   the partly filled last block, writes them with O_DIRECT, and under SYNC_FLUSH issues one
+//!   fdatasync for everything written: waiters at or below the new `synced` are released
+//!   together (group commit, no fixed linger).
+//! * Reads of recent records are `Bytes` clones from the hot window (no copy, no I/O); older
+//!   records are read from the segment files, which never touches the hot window, so a cold
+//!   reader cannot evict what producers and tailing consumers need.
+//! * A record never spans two segments: when one does not fit, an 8-byte blank record
+//!   (`MAGIC_BLANK`, total size = the rest of the segment) ends the segment, as RocketMQ does.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+
+use bytes::Bytes;
+use futures_channel::oneshot;
+
+use crate::protocol::record::{self, BLANK_SIZE_BYTES};
+use crate::runtime::{SegmentFile, Storage};
+
+/// Where a record lives in its shard's log, in bytes. The client-visible commit-log offset adds
+/// the shard id in the top bits (`store::offsets`).
+pub type Position = u64;
+
+/// How durability resolves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FlushMode {
+    /// Replies wait for fdatasync (group commit).
+    Sync,
+    /// Replies go out at `appended`; the flusher writes when `least_pages` pages are pending or
+    /// every `interval_ms`, and syncs at least every `thorough_interval_ms`.
+    Async { interval_ms: u64, least_pages: u64, thorough_interval_ms: u64 },
+}
+
+#[derive(Clone, Debug)]
+pub struct CommitLogOptions {
+    pub directory: PathBuf,
+    pub segment_size_bytes: u64,
+    /// Bytes of already-written records kept in memory for reads.
+    pub hot_window_bytes: usize,
+    /// Bytes appended but not yet written that may accumulate before appends are refused as
+    /// busy (the bound on memory when the disk falls behind).
+    pub unwritten_bytes_max: usize,
+    pub flush_mode: FlushMode,
+}
+
+/// Why an append is refused. Mapped to a response code by the store's caller.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AppendError {
+    /// The record cannot fit in a segment.
+    TooLarge { size_bytes: usize, size_bytes_max: usize },
+    /// The flusher is too far behind: more than `unwritten_bytes_max` are waiting.
+    Busy { unwritten_bytes: usize },
+    /// A write or fdatasync failed earlier: the state of the disk is unknown, so the store
+    /// refuses all further writes rather than ever report success again.
+    Failed(String),
+}
+
+impl fmt::Display for AppendError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::TooLarge { size_bytes, size_bytes_max } => {
+                write!(f, "record of {size_bytes} bytes exceeds the segment limit of {size_bytes_max}")
+            }
+            Self::Busy { unwritten_bytes } => {
+                write!(f, "{unwritten_bytes} bytes wait for the disk; the store is busy")
+            }
+            Self::Failed(reason) => write!(f, "the store refuses writes: {reason}"),
+        }
+    }
+}
+
+/// How a durability wait ends.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DurabilityError {
+    Failed(String),
+}
+
+pub type DurableReceiver = oneshot::Receiver<Result<(), DurabilityError>>;
+
+pub(crate) struct HotRecord {
+    pub(crate) position: Position,
+    pub(crate) bytes: Bytes,
+}
+
+pub(crate) struct Waiter {
+    pub(crate) end: Position,
+    pub(crate) sender: oneshot::Sender<Result<(), DurabilityError>>,
+}
+
+/// One shard's commit log. Owned by the shard; the flusher task and the run loop share it
+/// through a `RefCell` that is never borrowed across an await.
+pub struct CommitLog<S: Storage> {
+    pub(crate) options: CommitLogOptions,
+    pub(crate) storage: S,
+    /// Open segment files by start position.
+    pub(crate) files: BTreeMap<Position, Rc<S::File>>,
+    /// Start positions of segments that exist on disk (open or not).
+    pub(crate) segment_starts: BTreeSet<Position>,
+    pub(crate) appended: Position,
+    pub(crate) written: Position,
+    pub(crate) synced: Position,
+    /// Records from some written position up to `appended`, in order.
+    pub(crate) hot: VecDeque<HotRecord>,
+    pub(crate) hot_bytes: usize,
+    /// The bytes of `[align_down(written), written)`: the partly filled block that the next
+    /// write rewrites, because O_DIRECT writes whole blocks.
+    pub(crate) tail_block: Vec<u8>,
+    pub(crate) waiters: VecDeque<Waiter>,
+    pub(crate) failure: Option<String>,
+    /// Segments written since their last fdatasync.
+    pub(crate) unsynced_segments: BTreeSet<Position>,
+    /// The flusher's wake-up: set when there is something to do.
+    pub(crate) wake: Option<std::task::Waker>,
+    pub(crate) sync_count: u64,
+    pub(crate) appended_records_count: u64,
+}
+
+/// The 20-digit file name of a segment.
+pub fn segment_name(start: Position) -> String {
+    format!("{start:020}")
+}
+
+impl<S: Storage> CommitLog<S> {
+    /// A log positioned at `end`, with `tail_block` the bytes of its last partial block.
+    pub(crate) fn at(options: CommitLogOptions, storage: S, segment_starts: BTreeSet<Position>, end: Position, tail_block: Vec<u8>) -> Self {
+        assert!(options.segment_size_bytes % 4096 == 0, "segments are whole blocks");
+        assert!(options.segment_size_bytes >= 64 * 1024, "segments hold at least a few records");
+        Self {
+            options,
+            storage,
+            files: BTreeMap::new(),
+            segment_starts,
+            appended: end,
+            written: end,
+            synced: end,
+            hot: VecDeque::new(),
+            hot_bytes: 0,
+            tail_block,
+            waiters: VecDeque::new(),
+            failure: None,
+            unsynced_segments: BTreeSet::new(),
+            wake: None,
+            sync_count: 0,
+            appended_records_count: 0,
+        }
+    }
+
+    pub fn options(&self) -> &CommitLogOptions {
+        &self.options
+    }
+
+    pub fn appended(&self) -> Position {
+        self.appended
+    }
+
+    pub fn written(&self) -> Position {
+        self.written
+    }
+
+    pub fn synced(&self) -> Position {
+        self.synced
+    }
+
+    /// The first position still on disk (retention moves it).
+    pub fn min_position(&self) -> Position {
+        self.segment_starts.first().copied().unwrap_or(self.appended - self.appended % self.options.segment_size_bytes)
+    }
+
+    /// fdatasync calls made so far.
+    pub fn sync_count(&self) -> u64 {
+        self.sync_count
+    }
+
+    pub fn failure(&self) -> Option<&str> {
+        self.failure.as_deref()
+    }
+
+    pub(crate) fn segment_start_of(&self, position: Position) -> Position {
+        position - position % self.options.segment_size_bytes
+    }
+
+    pub(crate) fn segment_path(&self, start: Position) -> PathBuf {
+        self.options.directory.join(segment_name(start))
+    }
+
+    pub(crate) fn assert_invariants(&self) {
+        assert!(self.synced <= self.written, "synced {} > written {}", self.synced, self.written);
+        assert!(self.written <= self.appended, "written {} > appended {}", self.written, self.appended);
+        assert!(self.tail_block.len() as u64 == self.written % 4096);
+    }
+
+    /// The largest record a segment can hold (a blank record must still fit behind it).
+    pub fn record_size_bytes_max(&self) -> usize {
+        (self.options.segment_size_bytes - BLANK_SIZE_BYTES as u64) as usize
+    }
+
+    /// Appends a record of `size_bytes`: `encode(position)` must return exactly that many bytes
+    /// (the position goes into the record). Returns the record's position. Never waits.
+    pub fn append(&mut self, size_bytes: usize, encode: impl FnOnce(Position) -> Bytes) -> Result<Position, AppendError> {
+        if let Some(reason) = &self.failure {
+            return Err(AppendError::Failed(reason.clone()));
+        }
+        if size_bytes > self.record_size_bytes_max() {
+            return Err(AppendError::TooLarge { size_bytes, size_bytes_max: self.record_size_bytes_max() });
+        }
+        let unwritten_bytes = (self.appended - self.written) as usize;
+        if unwritten_bytes + size_bytes > self.options.unwritten_bytes_max {
+            return Err(AppendError::Busy { unwritten_bytes });
+        }
+        self.roll_if_needed(size_bytes);
+        let position = self.appended;
+        let bytes = encode(position);
+        assert_eq!(bytes.len(), size_bytes, "encode wrote a record of another size");
+        debug_assert!(record::peek_size_and_magic(&bytes).is_some_and(|(size, _)| size as usize == size_bytes));
+        self.push_hot(position, bytes);
+        self.appended_records_count += 1;
+        self.wake_flusher();
+        Ok(position)
+    }
+
+    /// Ends the current segment with a blank record when `size_bytes` does not fit in it
+    /// (RocketMQ's rule: the record plus an 8-byte blank must fit).
+    fn roll_if_needed(&mut self, size_bytes: usize) {
+        let segment_size = self.options.segment_size_bytes;
+        let used = self.appended % segment_size;
+        let remaining = segment_size - used;
+        if size_bytes as u64 + BLANK_SIZE_BYTES as u64 <= remaining {
+            return;
+        }
+        let mut blank = Vec::with_capacity(BLANK_SIZE_BYTES);
+        record::encode_blank(remaining as u32, &mut blank);
+        let position = self.appended;
+        self.push_hot(position, Bytes::from(blank));
+        // The blank's TOTALSIZE covers the rest of the segment; nothing more is written there.
+        self.appended = position + remaining;
+        assert_eq!(self.appended % segment_size, 0);
+    }
+
+    fn push_hot(&mut self, position: Position, bytes: Bytes) {
+        assert_eq!(position, self.appended, "records are appended contiguously");
+        self.appended = position + bytes.len() as u64;
+        self.hot_bytes += bytes.len();
+        self.hot.push_back(HotRecord { position, bytes });
+    }
+
+    pub(crate) fn wake_flusher(&mut self) {
+        if let Some(waker) = self.wake.take() {
+            waker.wake();
+        }
+    }
+
+    /// A receiver that resolves when everything up to `end` is synced (at once if it already
+    /// is). Under SYNC_FLUSH this is what a send reply waits for.
+    pub fn durable(&mut self, end: Position) -> DurableReceiver {
+        let (sender, receiver) = oneshot::channel();
+        if let Some(reason) = &self.failure {
+            let _ = sender.send(Err(DurabilityError::Failed(reason.clone())));
+        } else if end <= self.synced {
+            let _ = sender.send(Ok(()));
+        } else {
+            assert!(end <= self.appended, "waiting for a position never appended");
+            debug_assert!(self.waiters.back().is_none_or(|last| last.end <= end));
+            self.waiters.push_back(Waiter { end, sender });
+            self.wake_flusher();
+        }
+        receiver
+    }
+
+    /// The record at `position`, if it is still in the hot window.
+    pub fn read_hot(&self, position: Position) -> Option<Bytes> {
+        let index = self.hot.partition_point(|record| record.position < position);
+        let record = self.hot.get(index)?;
+        (record.position == position).then(|| record.bytes.clone())
+    }
+
+    /// The oldest position the hot window covers.
+    pub fn hot_start(&self) -> Position {
+        self.hot.front().map_or(self.appended, |record| record.position)
+    }
+
+    /// Evicts written records beyond the hot window's bound, oldest first.
+    pub(crate) fn evict_hot(&mut self) {
+        while self.hot_bytes > self.options.hot_window_bytes {
+            let Some(front) = self.hot.front() else { break };
+            if front.position + front.bytes.len() as u64 > self.written {
+                break; // never evict what the disk does not have yet
+            }
+            self.hot_bytes -= front.bytes.len();
+            self.hot.pop_front();
+        }
+    }
+
+    /// Marks the store failed: all waiters fail, every later append is refused.
+    pub(crate) fn fail(&mut self, reason: String) {
+        tracing::error!("commit log in {} refuses writes from now on: {reason}", self.options.directory.display());
+        for waiter in self.waiters.drain(..) {
+            let _ = waiter.sender.send(Err(DurabilityError::Failed(reason.clone())));
+        }
+        self.failure = Some(reason);
+    }
+
+    /// Releases the waiters whose records are now synced.
+    pub(crate) fn release_waiters(&mut self) {
+        while self.waiters.front().is_some_and(|waiter| waiter.end <= self.synced) {
+            let waiter = self.waiters.pop_front().expect("checked above");
+            let _ = waiter.sender.send(Ok(()));
+        }
+    }
+
+    /// Whether a flush has anything to do for this mode right now.
+    pub fn flush_pending(&self) -> bool {
+        self.appended > self.written || self.written > self.synced
+    }
+
+    pub fn directory(&self) -> &Path {
+        &self.options.directory
+    }
+}
+
+/// Reads a record of `size_bytes` at `position`, from the hot window or the segment file.
+pub async fn read<S: Storage>(log: &std::cell::RefCell<CommitLog<S>>, position: Position, size_bytes: usize) -> std::io::Result<Bytes> {
+    let file = {
+        let log = log.borrow();
+        if let Some(bytes) = log.read_hot(position) {
+            if bytes.len() == size_bytes {
+                return Ok(bytes);
+            }
+        }
+        if position + size_bytes as u64 > log.written || position < log.min_position() {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                format!("no record of {size_bytes} bytes at {position}"),
+            ));
+        }
+        let start = log.segment_start_of(position);
+        log.files.get(&start).cloned()
+    };
+    let file = match file {
+        Some(file) => file,
+        None => crate::store::flush::open_segment(log, position).await?,
+    };
+    let start = log.borrow().segment_start_of(position);
+    let bytes = file.read_at(position - start, size_bytes).await?;
+    if bytes.len() != size_bytes {
+        return Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "short read of a record"));
+    }
+    Ok(Bytes::from(bytes))
+}

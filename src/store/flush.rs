@@ -1,0 +1,300 @@
+//! The flusher: moves `[written, appended)` to disk and, when asked, syncs it.
+//!
+//! One flusher per shard, and it is the only caller of [`flush`], so writes and syncs of a log
+//! never overlap. Appends go on during its awaits; they land past the target of the flush in
+//! progress and ride the next one. Under SYNC_FLUSH the loop is: wait until something is
+//! pending, write all of it, one fdatasync, advance `synced`, release every waiter at or below
+//! it. That is group commit without a fixed linger: the batch is whatever arrived during the
+//! previous sync, so it grows with load and shrinks to one record when idle.
+//!
+//! A failed write or fdatasync is fatal for the store: after it the state of the device is
+//! unknown, so no later sync can be trusted to report success (the fsyncgate lesson). The log
+//! fails every waiter and refuses all further appends with the reason.
+
+use std::cell::RefCell;
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use super::commit_log::{CommitLog, FlushMode, Position};
+use crate::runtime::{self, SegmentFile, Storage};
+
+const BLOCK_BYTES: u64 = 4096;
+
+fn align_down(value: u64) -> u64 {
+    value - value % BLOCK_BYTES
+}
+
+fn align_up(value: u64) -> u64 {
+    value.div_ceil(BLOCK_BYTES) * BLOCK_BYTES
+}
+
+/// Opens the segment holding `position`, creating and preallocating it when new, and caches
+/// the handle.
+pub(crate) async fn open_segment<S: Storage>(log: &RefCell<CommitLog<S>>, position: Position) -> io::Result<Rc<S::File>> {
+    let (start, path, exists, size, open) = {
+        let log = log.borrow();
+        let start = log.segment_start_of(position);
+        if let Some(file) = log.files.get(&start) {
+            return Ok(file.clone());
+        }
+        let exists = log.segment_starts.contains(&start);
+        (start, log.segment_path(start), exists, log.options.segment_size_bytes, log.storage_handle())
+    };
+    open.create_directory(path.parent().expect("segments live in a directory"))?;
+    let file = open.open(&path, !exists).await?;
+    if !exists {
+        // Preallocate so that appends never wait on extent allocation in the filesystem.
+        file.allocate(size).await?;
+    }
+    let file = Rc::new(file);
+    let mut log = log.borrow_mut();
+    log.segment_starts.insert(start);
+    Ok(log.files.entry(start).or_insert(file).clone())
+}
+
+impl<S: Storage> CommitLog<S> {
+    fn storage_handle(&self) -> S {
+        self.storage.clone()
+    }
+}
+
+/// One write of a flush: a buffer for one segment region.
+struct PlannedWrite<F: SegmentFile> {
+    file: Rc<F>,
+    buffer: F::Buffer,
+    segment_start: Position,
+    offset_in_segment: u64,
+}
+
+/// Writes `[written, appended)` and, with `sync`, fdatasyncs every segment written since its
+/// last sync. Returns the error that failed the store, if any.
+pub async fn flush<S: Storage>(log: &RefCell<CommitLog<S>>, sync: bool) -> Result<(), String> {
+    if let Some(reason) = log.borrow().failure.clone() {
+        return Err(reason);
+    }
+    let (written, target) = {
+        let log = log.borrow();
+        (log.written, log.appended)
+    };
+    if target > written {
+        write_range(log, written, target).await?;
+    }
+    if sync {
+        sync_segments(log).await?;
+    }
+    log.borrow_mut().evict_hot();
+    Ok(())
+}
+
+async fn write_range<S: Storage>(log: &RefCell<CommitLog<S>>, written: Position, target: Position) -> Result<(), String> {
+    let segments = segments_with_records(&log.borrow(), written, target);
+    for start in &segments {
+        if let Err(error) = open_segment(log, *start).await {
+            return Err(fail(log, format!("cannot open segment {start}: {error}")));
+        }
+    }
+    let (writes, tail_block) = plan_writes(&log.borrow(), written, target, &segments);
+    for write in writes {
+        let offset = write.offset_in_segment;
+        if let Err(error) = write.file.write_at(write.buffer, offset).await {
+            let reason = format!("write of segment {} at {offset} failed: {error}", write.segment_start);
+            return Err(fail(log, reason));
+        }
+    }
+    let mut log = log.borrow_mut();
+    assert_eq!(log.written, written, "only the flusher moves `written`");
+    log.written = target;
+    log.tail_block = tail_block;
+    log.unsynced_segments.extend(segments);
+    log.assert_invariants();
+    Ok(())
+}
+
+/// Start positions of the segments holding records in `[written, target)`.
+fn segments_with_records<S: Storage>(log: &CommitLog<S>, written: Position, target: Position) -> Vec<Position> {
+    let first = log.hot.partition_point(|record| record.position < written);
+    let mut starts: Vec<Position> = Vec::new();
+    for record in log.hot.range(first..) {
+        if record.position >= target {
+            break;
+        }
+        let start = log.segment_start_of(record.position);
+        if starts.last() != Some(&start) {
+            starts.push(start);
+        }
+    }
+    starts
+}
+
+/// Builds one aligned buffer per segment: the rewritten partial block, then the records, then
+/// zeros up to the block boundary. Also returns the new partial block.
+fn plan_writes<S: Storage>(
+    log: &CommitLog<S>,
+    written: Position,
+    target: Position,
+    segments: &[Position],
+) -> (Vec<PlannedWrite<S::File>>, Vec<u8>) {
+    let first = log.hot.partition_point(|record| record.position < written);
+    let mut writes = Vec::with_capacity(segments.len());
+    let mut tail_block = Vec::new();
+    for &segment_start in segments {
+        let segment_end = segment_start + log.options.segment_size_bytes;
+        let region_start = if written >= segment_start { align_down(written) } else { segment_start };
+        let records: Vec<_> = log
+            .hot
+            .range(first..)
+            .take_while(|record| record.position < target)
+            .filter(|record| record.position >= segment_start && record.position < segment_end)
+            .collect();
+        let data_end = records.last().map_or(region_start, |record| record.position + record.bytes.len() as u64);
+        let file = log.files.get(&segment_start).expect("opened before planning").clone();
+        let mut buffer = file.alloc_buffer((align_up(data_end) - region_start) as usize);
+        let bytes = buffer.as_mut();
+        if written >= segment_start && written < segment_end && written > region_start {
+            let carried = (written - region_start) as usize;
+            assert_eq!(log.tail_block.len(), carried, "the partial block is carried over whole");
+            bytes[..carried].copy_from_slice(&log.tail_block);
+        }
+        for record in &records {
+            let at = (record.position - region_start) as usize;
+            bytes[at..at + record.bytes.len()].copy_from_slice(&record.bytes);
+        }
+        if data_end == target {
+            let block = (align_down(data_end) - region_start) as usize;
+            tail_block = bytes[block..(data_end - region_start) as usize].to_vec();
+        }
+        writes.push(PlannedWrite { file, buffer, segment_start, offset_in_segment: region_start - segment_start });
+    }
+    if target % log.options.segment_size_bytes == 0 {
+        tail_block.clear(); // a roll left `target` at the start of a fresh segment
+    }
+    (writes, tail_block)
+}
+
+async fn sync_segments<S: Storage>(log: &RefCell<CommitLog<S>>) -> Result<(), String> {
+    let (target, files) = {
+        let log = log.borrow();
+        if log.synced == log.written && log.unsynced_segments.is_empty() {
+            return Ok(());
+        }
+        let files: Vec<(Position, Rc<S::File>)> = log
+            .unsynced_segments
+            .iter()
+            .filter_map(|start| log.files.get(start).map(|file| (*start, file.clone())))
+            .collect();
+        (log.written, files)
+    };
+    for (start, file) in &files {
+        if let Err(error) = file.sync_data().await {
+            return Err(fail(log, format!("fdatasync of segment {start} failed: {error}")));
+        }
+    }
+    let mut log = log.borrow_mut();
+    for (start, _) in &files {
+        log.unsynced_segments.remove(start);
+    }
+    log.sync_count += 1;
+    log.synced = log.synced.max(target);
+    log.release_waiters();
+    log.assert_invariants();
+    Ok(())
+}
+
+fn fail<S: Storage>(log: &RefCell<CommitLog<S>>, reason: String) -> String {
+    log.borrow_mut().fail(reason.clone());
+    reason
+}
+
+/// Resolves when `ready` holds for the log; appends wake it.
+struct WaitFor<'a, S: Storage, P: Fn(&CommitLog<S>) -> bool> {
+    log: &'a RefCell<CommitLog<S>>,
+    ready: P,
+}
+
+impl<S: Storage, P: Fn(&CommitLog<S>) -> bool> Future for WaitFor<'_, S, P> {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, context: &mut Context<'_>) -> Poll<()> {
+        let mut log = self.log.borrow_mut();
+        if (self.ready)(&log) {
+            return Poll::Ready(());
+        }
+        log.wake = Some(context.waker().clone());
+        Poll::Pending
+    }
+}
+
+/// The flusher task of one shard: runs until `stop` is set and nothing is pending.
+pub async fn run<S: Storage>(log: Rc<RefCell<CommitLog<S>>>, stop: Rc<std::cell::Cell<bool>>) {
+    let mode = log.borrow().options.flush_mode;
+    match mode {
+        FlushMode::Sync => run_sync(&log, &stop).await,
+        FlushMode::Async { interval_ms, least_pages, thorough_interval_ms } => {
+            let thresholds = AsyncThresholds {
+                interval: Duration::from_millis(interval_ms.max(1)),
+                least_bytes: least_pages * BLOCK_BYTES,
+                thorough_interval: Duration::from_millis(thorough_interval_ms.max(1)),
+            };
+            run_async(&log, &stop, thresholds).await
+        }
+    }
+}
+
+async fn run_sync<S: Storage>(log: &RefCell<CommitLog<S>>, stop: &std::cell::Cell<bool>) {
+    loop {
+        let pending = WaitFor { log, ready: |log: &CommitLog<S>| log.appended > log.synced };
+        futures_lite::future::or(pending, async {
+            // Wakes now and then to notice `stop` even when idle.
+            runtime::sleep(Duration::from_millis(100)).await;
+        })
+        .await;
+        if log.borrow().appended > log.borrow().synced && flush(log, true).await.is_err() {
+            return;
+        }
+        if stop.get() && !log.borrow().flush_pending() {
+            return;
+        }
+    }
+}
+
+struct AsyncThresholds {
+    interval: Duration,
+    least_bytes: u64,
+    thorough_interval: Duration,
+}
+
+async fn run_async<S: Storage>(log: &RefCell<CommitLog<S>>, stop: &std::cell::Cell<bool>, thresholds: AsyncThresholds) {
+    let mut last_write = Instant::now();
+    let mut last_sync = Instant::now();
+    let least_bytes = thresholds.least_bytes;
+    loop {
+        let enough = WaitFor {
+            log,
+            ready: move |log: &CommitLog<S>| log.appended - log.written >= least_bytes.max(1) || !log.waiters.is_empty(),
+        };
+        futures_lite::future::or(enough, runtime::sleep(thresholds.interval.min(Duration::from_millis(100)))).await;
+        let (unwritten, waiting) = {
+            let log = log.borrow();
+            (log.appended - log.written, !log.waiters.is_empty())
+        };
+        let now = Instant::now();
+        let interval_due = now.duration_since(last_write) >= thresholds.interval && unwritten > 0;
+        let sync_due = now.duration_since(last_sync) >= thresholds.thorough_interval || waiting || stop.get();
+        if unwritten >= least_bytes.max(1) || interval_due || sync_due {
+            if flush(log, sync_due).await.is_err() {
+                return;
+            }
+            last_write = now;
+            if sync_due {
+                last_sync = now;
+            }
+        }
+        if stop.get() && !log.borrow().flush_pending() {
+            return;
+        }
+    }
+}

@@ -1,0 +1,149 @@
+//! Helpers shared by the integration tests: free ports, scratch directories, ringmq processes
+//! that are killed when the test ends, and the third-party clients installed by
+//! `scripts/test.sh` under `target/clients/`.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// A port nobody listens on right now (the OS picks it; a race with another process is
+/// possible but harmless on a test machine).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// A fresh scratch directory under target/, removed when dropped.
+pub struct Scratch(pub PathBuf);
+
+impl Scratch {
+    pub fn new(name: &str) -> Self {
+        let path = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("{name}-{}-{}", std::process::id(), free_port()));
+        let _ = std::fs::remove_dir_all(&path);
+        std::fs::create_dir_all(&path).unwrap();
+        Self(path)
+    }
+
+    pub fn file(&self, name: &str, text: &str) -> PathBuf {
+        let path = self.0.join(name);
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A running `ringmq` process, killed (SIGKILL) when dropped.
+pub struct Process {
+    pub child: Child,
+    pub stdout_lines: std::sync::mpsc::Receiver<String>,
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Process {
+    /// Waits until a stdout line contains `needle`; panics after `timeout` with what was seen.
+    pub fn wait_for_line(&self, needle: &str, timeout: Duration) -> String {
+        let deadline = Instant::now() + timeout;
+        let mut seen = Vec::new();
+        while Instant::now() < deadline {
+            match self.stdout_lines.recv_timeout(Duration::from_millis(100)) {
+                Ok(line) if line.contains(needle) => return line,
+                Ok(line) => seen.push(line),
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
+            }
+        }
+        panic!("no line containing {needle:?} within {timeout:?}; stdout was: {seen:#?}");
+    }
+}
+
+pub fn ringmq_binary() -> &'static str {
+    env!("CARGO_BIN_EXE_ringmq")
+}
+
+/// Starts `ringmq ARGS...` with stdout captured line by line and stderr inherited.
+pub fn start_ringmq(args: &[&str], current_dir: &Path) -> Process {
+    let mut child = Command::new(ringmq_binary())
+        .args(args)
+        .current_dir(current_dir)
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("ringmq starts");
+    let stdout = child.stdout.take().unwrap();
+    let (sender, receiver) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            println!("[ringmq] {line}");
+            if sender.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    Process { child, stdout_lines: receiver }
+}
+
+/// Runs `ringmq ARGS...` to completion.
+pub fn run_ringmq(args: &[&str], current_dir: &Path) -> Output {
+    Command::new(ringmq_binary()).args(args).current_dir(current_dir).output().expect("ringmq runs")
+}
+
+/// Waits until something accepts connections on `address`.
+pub fn wait_for_port(address: SocketAddr, timeout: Duration) {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if TcpStream::connect_timeout(&address, Duration::from_millis(200)).is_ok() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("nothing listens on {address} after {timeout:?}");
+}
+
+/// Where `scripts/test.sh` installs the third-party clients.
+pub fn clients_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("target/clients")
+}
+
+/// The ali-ons install, or a panic that says how to get it.
+pub fn node_clients() -> PathBuf {
+    let directory = clients_dir().join("node");
+    assert!(
+        directory.join("node_modules/ali-ons").exists(),
+        "ali-ons is not installed in {}: run scripts/test.sh (it installs the real clients the tests drive)",
+        directory.display()
+    );
+    directory
+}
+
+/// Runs a node driver script from tests/clients/node with NAMESRV set.
+pub fn run_node(script: &str, args: &[&str], namesrv: &str) -> String {
+    let directory = node_clients();
+    let script_path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/node").join(script);
+    let output = Command::new("node")
+        .arg(&script_path)
+        .args(args)
+        .env("NAMESRV", namesrv)
+        .env("NODE_PATH", directory.join("node_modules"))
+        .current_dir(&directory)
+        .output()
+        .expect("node runs");
+    let stdout = String::from_utf8_lossy(&output.stdout).to_string();
+    println!("[node {script}] {stdout}{}", String::from_utf8_lossy(&output.stderr));
+    assert!(output.status.success(), "node {script} failed: {}", String::from_utf8_lossy(&output.stderr));
+    stdout
+}
