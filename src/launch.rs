@@ -38,7 +38,7 @@ fn raise_memlock() -> Option<String> {
     match runtime::raise_memlock_limit(MEMLOCK_BYTES_NEEDED) {
         Ok(_) => None,
         Err(message) => {
-            tracing::warn!("{message}");
+            tracing::info!("{message}");
             Some(message)
         }
     }
@@ -111,4 +111,28 @@ pub fn run_broker(settings: BrokerSettings) -> ExitCode {
     };
     let options = namesrv_options(&namesrv_settings, namesrv_settings.net.listen_port);
     serve_namesrv_until_exit(options, memlock_hint)
+}
+
+/// `ringmq store-check write|verify` on one executor.
+pub fn run_store_check(mode: &str, options: ringmq::store::check::CheckOptions, acks: Option<std::path::PathBuf>) -> ExitCode {
+    let _ = raise_memlock();
+    let mode = mode.to_string();
+    let executor = runtime::spawn_executor("store-check", None, move || async move {
+        match (mode.as_str(), acks) {
+            ("write", _) => ringmq::store::check::write(options).await,
+            ("verify", Some(acks)) => ringmq::store::check::verify(options, &acks).await.map(|_| ()),
+            _ => Err("usage: store-check write|verify --dir DIR [--acks FILE]".to_string()),
+        }
+    });
+    match executor.and_then(|handle| handle.join()) {
+        Ok(Ok(())) => ExitCode::SUCCESS,
+        Ok(Err(error)) => {
+            eprintln!("error: {error}");
+            ExitCode::from(1)
+        }
+        Err(error) => {
+            eprintln!("error: {error}");
+            ExitCode::from(1)
+        }
+    }
 }

@@ -32,6 +32,31 @@ enum Command {
         #[command(subcommand)]
         command: AdminCommand,
     },
+    /// Durability check of the store on this disk: `write` appends under SYNC_FLUSH and prints
+    /// every acknowledged record; after killing it, `verify` recovers and checks them all.
+    #[command(name = "store-check", hide = true)]
+    StoreCheck(StoreCheckArgs),
+}
+
+#[derive(Args, Debug)]
+struct StoreCheckArgs {
+    /// write | verify
+    mode: String,
+    /// Store directory
+    #[arg(long)]
+    dir: PathBuf,
+    /// File of ACK lines to verify
+    #[arg(long)]
+    acks: Option<PathBuf>,
+    #[arg(long, default_value_t = 8)]
+    writers: usize,
+    #[arg(long, default_value_t = 1024)]
+    body_bytes: usize,
+    #[arg(long, default_value_t = 1 << 20)]
+    segment_bytes: u64,
+    /// Stop after this many acknowledged records
+    #[arg(long)]
+    records: Option<u64>,
 }
 
 #[derive(Args, Debug)]
@@ -84,6 +109,17 @@ fn main() -> ExitCode {
                     ExitCode::from(1)
                 }
             }
+        }
+        Command::StoreCheck(args) => {
+            launch::init_logging();
+            let options = ringmq::store::check::CheckOptions {
+                directory: args.dir,
+                writers: args.writers,
+                body_size_bytes: args.body_bytes,
+                segment_size_bytes: args.segment_bytes,
+                records_max: args.records,
+            };
+            launch::run_store_check(&args.mode, options, args.acks)
         }
         Command::Namesrv(args) => {
             launch::init_logging();

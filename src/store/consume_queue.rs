@@ -779,6 +779,12 @@ pub struct ConsumeQueues {
 impl ConsumeQueues {
     /// Opens every queue found under `<root>/consumequeue/` (creating the directory).
     pub fn open_all(root: &Path, file_size_bytes: u64) -> Result<Self> {
+        Self::open_filtered(root, file_size_bytes, |_, _| true)
+    }
+
+    /// Opens the queues under `<root>/consumequeue/` for which `owns(topic, queue_id)` is true:
+    /// shards share the directory, each opening its own queues.
+    pub fn open_filtered(root: &Path, file_size_bytes: u64, owns: impl Fn(&str, i32) -> bool) -> Result<Self> {
         let directory = root.join("consumequeue");
         fs::create_dir_all(&directory).map_err(io_error(&directory))?;
         let mut queues = ConsumeQueues { directory, file_size_bytes, topics: HashMap::new() };
@@ -792,8 +798,10 @@ impl ConsumeQueues {
             if !is_topic_name(topic) {
                 return Err(corrupt(&path, "not a topic name".to_string()));
             }
-            let topic_queues = open_all_topic(&path, file_size_bytes)?;
-            queues.topics.insert(topic.to_string(), topic_queues);
+            let topic_queues = open_topic(&path, file_size_bytes, |queue_id| owns(topic, queue_id))?;
+            if !topic_queues.is_empty() {
+                queues.topics.insert(topic.to_string(), topic_queues);
+            }
         }
         Ok(queues)
     }
@@ -860,22 +868,28 @@ impl ConsumeQueues {
         self.iter_mut().try_for_each(|queue| queue.retain_from(commit_log_offset_min))
     }
 
-    /// Deletes a topic's queues, in memory and on disk.
+    /// Deletes this collection's queues of `topic`, in memory and on disk, and the topic's
+    /// directory once no shard has a queue left in it.
     pub fn remove(&mut self, topic: &str) -> Result<()> {
-        if !is_topic_name(topic) {
-            return Err(ConsumeQueueError::InvalidQueue { topic: topic.to_string(), queue_id: -1 });
+        let Some(queues) = self.topics.remove(topic) else {
+            return Ok(());
+        };
+        for queue in queues.into_values() {
+            let path = queue.directory().to_path_buf();
+            drop(queue); // Closes its files.
+            fs::remove_dir_all(&path).map_err(io_error(&path))?;
         }
-        // Dropping the queues first closes their files.
-        self.topics.remove(topic);
-        let path = self.directory.join(topic);
-        match fs::remove_dir_all(&path) {
-            Err(error) if error.kind() != io::ErrorKind::NotFound => Err(io_error(&path)(error)),
-            _ => Ok(()),
-        }
+        // Fails while another shard's queues are still there; that shard removes it last.
+        let _ = fs::remove_dir(self.directory.join(topic));
+        Ok(())
     }
 }
 
-fn open_all_topic(directory: &Path, file_size_bytes: u64) -> Result<BTreeMap<i32, ConsumeQueue>> {
+fn open_topic(
+    directory: &Path,
+    file_size_bytes: u64,
+    owns: impl Fn(i32) -> bool,
+) -> Result<BTreeMap<i32, ConsumeQueue>> {
     let mut queues = BTreeMap::new();
     for entry in fs::read_dir(directory).map_err(io_error(directory))? {
         let path = entry.map_err(io_error(directory))?.path();
@@ -884,7 +898,9 @@ fn open_all_topic(directory: &Path, file_size_bytes: u64) -> Result<BTreeMap<i32
         let (Some(queue_id), true) = (queue_id, path.is_dir()) else {
             return Err(corrupt(&path, "not a queue id directory".to_string()));
         };
-        queues.insert(queue_id, ConsumeQueue::open(&path, file_size_bytes)?);
+        if owns(queue_id) {
+            queues.insert(queue_id, ConsumeQueue::open(&path, file_size_bytes)?);
+        }
     }
     Ok(queues)
 }
@@ -1202,6 +1218,7 @@ mod tests {
         queues.retain_all_from(i64::MAX).unwrap();
         queues.remove("TopicA").unwrap();
         assert!(queues.get("TopicA", 0).is_none());
+        queues.remove("NeverSeen").unwrap();
         assert!(!temp.0.join("consumequeue").join("TopicA").exists());
         assert_eq!(queues.len(), 1);
     }

@@ -1,0 +1,438 @@
+//! One shard's store: the commit log plus the consume queues and the key index built from it,
+//! the periodic checkpoint, and recovery on open.
+//!
+//! `put` runs on the shard's run loop and never waits: it assigns the queue offset and the
+//! commit-log position, dispatches the consume-queue unit and index keys at once (a consumer
+//! sees the message as soon as it is appended, as with RocketMQ's reput), and returns. The
+//! caller then waits for `durable(end)` when the send must be synced (SYNC_FLUSH with WAIT).
+//!
+//! The checkpoint records how far consume queues and index are safely on disk; a crash is
+//! recovered by re-dispatching every commit-log record past it.
+
+use std::cell::{Cell, RefCell};
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::rc::Rc;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+
+use super::checkpoint::Checkpoint;
+use super::commit_log::{self, AppendError, CommitLog, CommitLogOptions, DurableReceiver, FlushMode, Position};
+use super::consume_queue::{ConsumeQueue, ConsumeQueues, Unit};
+use super::index::IndexStore;
+use super::recovery::{self, RecoveryMode, ScannedRecord};
+use super::{commit_log_offset, flush, position_of};
+use crate::protocol::message::{sys_flag, tags_code, Properties};
+use crate::protocol::record::{self, Record};
+use crate::runtime::{self, Storage};
+
+/// What the store needs to know.
+#[derive(Clone, Debug)]
+pub struct StoreOptions {
+    pub shard: u16,
+    /// `storePathRootDir`: consume queues and checkpoints live here.
+    pub root: PathBuf,
+    /// This shard's segment directory.
+    pub commit_log_directory: PathBuf,
+    /// This shard's index directory.
+    pub index_directory: PathBuf,
+    pub checkpoint_path: PathBuf,
+    pub segment_size_bytes: u64,
+    pub consume_queue_file_size_bytes: u64,
+    pub flush_mode: FlushMode,
+    pub hot_window_bytes: usize,
+    pub unwritten_bytes_max: usize,
+    /// The broker's advertised address, written into every record (offsetMsgId is built from
+    /// it).
+    pub store_host: SocketAddr,
+    pub index_enabled: bool,
+    pub index_slot_count: u32,
+    pub index_entry_count_max: u32,
+    pub checkpoint_interval: Duration,
+    /// `messageDelayLevel` in milliseconds: level n waits `delay_levels_ms[n - 1]`.
+    pub delay_levels_ms: Vec<i64>,
+}
+
+/// A message as the store takes it (already validated by the caller).
+#[derive(Clone, Debug)]
+pub struct MessageToStore<'a> {
+    pub topic: &'a str,
+    pub queue_id: i32,
+    pub flag: i32,
+    pub body: &'a [u8],
+    /// The encoded properties string.
+    pub properties: &'a str,
+    pub sys_flag: i32,
+    pub born_timestamp: i64,
+    pub born_host: SocketAddr,
+    pub reconsume_times: i32,
+    pub prepared_transaction_offset: i64,
+    /// Consume-queue tags code (the TAGS hash, or a delivery time for scheduled messages).
+    pub tags_code: i64,
+    /// Index keys (without the `topic#` prefix): each KEYS entry and the UNIQ_KEY.
+    pub keys: Vec<&'a str>,
+}
+
+/// Where a stored message landed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PutResult {
+    pub commit_log_offset: i64,
+    pub queue_offset: i64,
+    pub size_bytes: usize,
+    pub store_timestamp: i64,
+    /// Shard-local position just past the record: wait for `durable(end)` to know it is synced.
+    pub end: Position,
+}
+
+/// Why a put failed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PutError {
+    Append(AppendError),
+    /// Topic or properties past the record format's limits.
+    Illegal(String),
+    ConsumeQueue(String),
+}
+
+impl fmt::Display for PutError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Append(error) => write!(f, "{error}"),
+            Self::Illegal(reason) => write!(f, "message illegal: {reason}"),
+            Self::ConsumeQueue(reason) => write!(f, "consume queue: {reason}"),
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct OpenError(pub String);
+
+impl fmt::Display for OpenError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for OpenError {}
+
+/// One shard's store. Shared within its shard as `Rc<ShardStore>`; never crosses shards.
+pub struct ShardStore<S: Storage> {
+    pub options: StoreOptions,
+    log: Rc<RefCell<CommitLog<S>>>,
+    queues: RefCell<ConsumeQueues>,
+    index: RefCell<Option<IndexStore>>,
+    stop: Rc<Cell<bool>>,
+    /// How the last open went, for logs and tests.
+    pub recovered: RecoverySummary,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RecoverySummary {
+    pub scanned: bool,
+    pub records_replayed: u64,
+    pub log_end: Position,
+}
+
+fn open_error(what: &str) -> impl Fn(String) -> OpenError + '_ {
+    move |reason| OpenError(format!("{what}: {reason}"))
+}
+
+impl<S: Storage> ShardStore<S> {
+    /// Opens (recovering after an unclean stop) and starts the flusher and checkpoint tasks on
+    /// the current executor. `owns(topic, queue_id)` says which consume queues belong to this
+    /// shard; `unclean` comes from the store root's abort marker.
+    pub async fn open(
+        storage: S,
+        options: StoreOptions,
+        unclean: bool,
+        _owns: impl Fn(&str, i32) -> bool,
+    ) -> Result<Rc<Self>, OpenError> {
+        let checkpoint = Checkpoint::load(&options.checkpoint_path).map_err(open_error("checkpoint"))?;
+        let mut queues = ConsumeQueues::open_all(&options.root, options.consume_queue_file_size_bytes)
+            .map_err(|error| OpenError(format!("consume queues: {error}")))?;
+        let mut index = if options.index_enabled {
+            Some(
+                IndexStore::open(&options.index_directory, options.index_slot_count, options.index_entry_count_max)
+                    .map_err(|error| OpenError(format!("index: {error}")))?,
+            )
+        } else {
+            None
+        };
+        let scan = unclean || !checkpoint.clean;
+        let mode = if scan {
+            let from = commit_log_offset(options.shard, checkpoint.dispatched);
+            queues.truncate_all_from(from).map_err(|error| OpenError(format!("consume queues: {error}")))?;
+            RecoveryMode::Scan { from: checkpoint.dispatched, synced: checkpoint.synced }
+        } else {
+            RecoveryMode::Clean { end: checkpoint.log_end }
+        };
+        let mut replayed = 0u64;
+        let log_options = commit_log_options(&options);
+        let delay_levels_ms = options.delay_levels_ms.clone();
+        let shard = options.shard;
+        let log = recovery::open(storage, log_options, mode, |scanned| {
+            replayed += 1;
+            dispatch_scanned(shard, &delay_levels_ms, &scanned, &mut queues, index.as_mut());
+        })
+        .await
+        .map_err(|error| OpenError(error.to_string()))?;
+        let log_end = log.appended();
+        queues
+            .retain_all_from(commit_log_offset(shard, log.min_position()))
+            .map_err(|error| OpenError(format!("consume queues: {error}")))?;
+        let store = Rc::new(Self {
+            options,
+            log: Rc::new(RefCell::new(log)),
+            queues: RefCell::new(queues),
+            index: RefCell::new(index),
+            stop: Rc::new(Cell::new(false)),
+            recovered: RecoverySummary { scanned: scan, records_replayed: replayed, log_end },
+        });
+        // From here on a crash must scan: the clean checkpoint no longer describes the log.
+        store.write_checkpoint(false).map_err(open_error("checkpoint"))?;
+        tracing::info!(
+            shard,
+            scanned = scan,
+            replayed,
+            log_end,
+            "store opened ({})",
+            if scan { "last shutdown abnormally: recovered" } else { "last shutdown normally" }
+        );
+        Ok(store)
+    }
+
+    /// Starts the flusher and the periodic checkpoint on the current executor.
+    pub fn start_background_tasks(self: &Rc<Self>) {
+        runtime::spawn(flush::run(self.log.clone(), self.stop.clone())).detach();
+        let store = self.clone();
+        runtime::spawn(async move {
+            while !store.stop.get() {
+                runtime::sleep(store.options.checkpoint_interval).await;
+                if let Err(error) = store.checkpoint() {
+                    tracing::error!("checkpoint of shard {} failed: {error}", store.options.shard);
+                }
+            }
+        })
+        .detach();
+    }
+
+    /// Appends a message; see the module doc.
+    pub fn put(&self, message: &MessageToStore<'_>) -> Result<PutResult, PutError> {
+        let size_bytes = record::encoded_size(
+            &message.born_host,
+            &self.options.store_host,
+            message.body.len(),
+            message.topic.len(),
+            message.properties.len(),
+        );
+        let transaction = message.sys_flag & sys_flag::TRANSACTION_MASK;
+        // Prepared and rolled-back records get no consume-queue entry (protocol §8.2).
+        let dispatched = transaction == sys_flag::TRANSACTION_NOT_TYPE || transaction == sys_flag::TRANSACTION_COMMIT;
+        let mut queues = self.queues.borrow_mut();
+        let queue_offset = if dispatched {
+            queues
+                .get_or_create(message.topic, message.queue_id)
+                .map_err(|error| PutError::ConsumeQueue(error.to_string()))?
+                .max_offset()
+        } else {
+            0
+        };
+        let store_timestamp = crate::protocol::now_ms();
+        let shard = self.options.shard;
+        let store_host = self.options.store_host;
+        let record = Record {
+            body_crc: crate::protocol::message::crc32(message.body),
+            queue_id: message.queue_id,
+            flag: message.flag,
+            queue_offset,
+            physical_offset: 0,
+            sys_flag: message.sys_flag,
+            born_timestamp: message.born_timestamp,
+            born_host: message.born_host,
+            store_timestamp,
+            store_host,
+            reconsume_times: message.reconsume_times,
+            prepared_transaction_offset: message.prepared_transaction_offset,
+            body: message.body,
+            topic: message.topic,
+            properties: message.properties,
+        };
+        record.validate().map_err(|error| PutError::Illegal(error.to_string()))?;
+        let position = self
+            .log
+            .borrow_mut()
+            .append(size_bytes, |position| {
+                let mut bytes = BytesMut::with_capacity(size_bytes);
+                let mut record = record.clone();
+                record.physical_offset = commit_log_offset(shard, position);
+                record::encode(&record, &mut bytes);
+                bytes.freeze()
+            })
+            .map_err(PutError::Append)?;
+        let offset = commit_log_offset(shard, position);
+        if dispatched {
+            let tags_code = unit_tags_code(&self.options.delay_levels_ms, message.topic, message.queue_id, store_timestamp)
+                .unwrap_or(message.tags_code);
+            let unit = Unit { commit_log_offset: offset, size_bytes: size_bytes as i32, tags_code };
+            queues
+                .append(message.topic, message.queue_id, queue_offset, unit)
+                .map_err(|error| PutError::ConsumeQueue(error.to_string()))?;
+        }
+        if let Some(index) = self.index.borrow_mut().as_mut() {
+            for key in &message.keys {
+                if let Err(error) = index.put(&format!("{}#{key}", message.topic), offset, store_timestamp) {
+                    tracing::warn!("index put failed: {error}");
+                }
+            }
+        }
+        Ok(PutResult { commit_log_offset: offset, queue_offset, size_bytes, store_timestamp, end: position + size_bytes as u64 })
+    }
+
+    /// Resolves when everything up to `end` is synced.
+    pub fn durable(&self, end: Position) -> DurableReceiver {
+        self.log.borrow_mut().durable(end)
+    }
+
+    /// The record at a commit-log offset of this shard.
+    pub async fn read(&self, commit_log_offset: i64, size_bytes: usize) -> std::io::Result<Bytes> {
+        let (shard, position) = position_of(commit_log_offset);
+        if shard != self.options.shard {
+            return Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, "offset of another shard"));
+        }
+        commit_log::read(&self.log, position, size_bytes).await
+    }
+
+    /// Reads the record at `commit_log_offset` when its size is unknown (VIEW_MESSAGE_BY_ID).
+    pub async fn read_unsized(&self, commit_log_offset: i64) -> std::io::Result<Bytes> {
+        let (_, position) = position_of(commit_log_offset);
+        let hot = self.log.borrow().read_hot(position);
+        if let Some(bytes) = hot {
+            return Ok(bytes);
+        }
+        let head = self.read(commit_log_offset, 8).await?;
+        let (size, _) = record::peek_size_and_magic(&head).ok_or_else(|| std::io::Error::other("short record"))?;
+        if size <= 8 {
+            return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, "no record at that offset"));
+        }
+        self.read(commit_log_offset, size as usize).await
+    }
+
+    pub fn queues(&self) -> std::cell::Ref<'_, ConsumeQueues> {
+        self.queues.borrow()
+    }
+
+    /// The consume queue of `(topic, queue_id)`, if it exists, as a borrowed reference.
+    pub fn with_queue<T>(&self, topic: &str, queue_id: i32, read: impl FnOnce(Option<&ConsumeQueue>) -> T) -> T {
+        read(self.queues.borrow().get(topic, queue_id))
+    }
+
+    pub fn index(&self) -> std::cell::Ref<'_, Option<IndexStore>> {
+        self.index.borrow()
+    }
+
+    pub fn log(&self) -> std::cell::Ref<'_, CommitLog<S>> {
+        self.log.borrow()
+    }
+
+    /// Syncs consume queues and index, then records how far they go.
+    pub fn checkpoint(&self) -> Result<(), String> {
+        self.write_checkpoint(false)
+    }
+
+    fn write_checkpoint(&self, clean: bool) -> Result<(), String> {
+        let (synced, appended) = {
+            let log = self.log.borrow();
+            (log.synced(), log.appended())
+        };
+        self.queues.borrow_mut().sync_all().map_err(|error| error.to_string())?;
+        if let Some(index) = self.index.borrow_mut().as_mut() {
+            index.sync().map_err(|error| error.to_string())?;
+        }
+        let checkpoint = Checkpoint {
+            clean,
+            log_end: if clean { appended } else { 0 },
+            dispatched: synced,
+            synced,
+            timestamp_ms: crate::protocol::now_ms(),
+        };
+        checkpoint.store(&self.options.checkpoint_path).map_err(|error| error.to_string())
+    }
+
+    /// A clean stop: writes and syncs everything, then a clean checkpoint, so the next open
+    /// needs no scan.
+    pub async fn close(&self) -> Result<(), String> {
+        self.stop.set(true);
+        flush::flush(&self.log, true).await?;
+        let (synced, appended) = {
+            let log = self.log.borrow();
+            (log.synced(), log.appended())
+        };
+        assert_eq!(synced, appended, "a clean stop syncs everything");
+        self.write_checkpoint(true)
+    }
+}
+
+fn commit_log_options(options: &StoreOptions) -> CommitLogOptions {
+    CommitLogOptions {
+        directory: options.commit_log_directory.clone(),
+        segment_size_bytes: options.segment_size_bytes,
+        hot_window_bytes: options.hot_window_bytes,
+        unwritten_bytes_max: options.unwritten_bytes_max,
+        flush_mode: options.flush_mode,
+    }
+}
+
+/// Recovery: puts a scanned record back into its consume queue and the index.
+fn dispatch_scanned(
+    shard: u16,
+    delay_levels_ms: &[i64],
+    scanned: &ScannedRecord<'_>,
+    queues: &mut ConsumeQueues,
+    index: Option<&mut IndexStore>,
+) {
+    let Ok(decoded) = record::decode(scanned.bytes) else {
+        return; // recovery checked it already
+    };
+    let offset = commit_log_offset(shard, scanned.position);
+    assert_eq!(decoded.physical_offset, offset, "a record knows where it lives");
+    let properties = Properties::parse(decoded.properties);
+    let transaction = decoded.sys_flag & sys_flag::TRANSACTION_MASK;
+    if transaction == sys_flag::TRANSACTION_NOT_TYPE || transaction == sys_flag::TRANSACTION_COMMIT {
+        let tags = unit_tags_code(delay_levels_ms, decoded.topic, decoded.queue_id, decoded.store_timestamp)
+            .unwrap_or_else(|| tags_code(properties.get(crate::protocol::message::property::TAGS)));
+        let unit = Unit { commit_log_offset: offset, size_bytes: scanned.bytes.len() as i32, tags_code: tags };
+        match queues.get_or_create(decoded.topic, decoded.queue_id) {
+            Ok(queue) if queue.max_offset() == decoded.queue_offset => {
+                if let Err(error) = queue.append(decoded.queue_offset, unit) {
+                    tracing::error!("recovery: consume queue append failed: {error}");
+                }
+            }
+            Ok(queue) if queue.max_offset() > decoded.queue_offset => {} // already there
+            Ok(queue) => tracing::error!(
+                "recovery: {}-{} expects offset {} but the log has {}",
+                decoded.topic,
+                decoded.queue_id,
+                queue.max_offset(),
+                decoded.queue_offset
+            ),
+            Err(error) => tracing::error!("recovery: consume queue: {error}"),
+        }
+    }
+    if let Some(index) = index {
+        let uniq = properties.get(crate::protocol::message::property::UNIQ_KEY);
+        for key in properties.keys().chain(uniq) {
+            let _ = index.put(&format!("{}#{key}", decoded.topic), offset, decoded.store_timestamp);
+        }
+    }
+}
+
+/// Scheduled messages (queue n-1 of `SCHEDULE_TOPIC_XXXX` holds delay level n) carry their
+/// delivery time in the consume-queue unit instead of a tag hash (protocol §7.7).
+fn unit_tags_code(delay_levels_ms: &[i64], topic: &str, queue_id: i32, store_timestamp: i64) -> Option<i64> {
+    if topic != super::SCHEDULE_TOPIC {
+        return None;
+    }
+    let delay = delay_levels_ms.get(usize::try_from(queue_id).ok()?).copied().unwrap_or(0);
+    Some(store_timestamp + delay)
+}
