@@ -256,7 +256,7 @@ impl<S: Storage> CommitLog<S> {
         self.hot.push_back(HotRecord { position, bytes });
     }
 
-    pub(crate) fn wake_flusher(&mut self) {
+    pub fn wake_flusher(&mut self) {
         if let Some(waker) = self.wake.take() {
             waker.wake();
         }

@@ -118,6 +118,14 @@ pub fn key_hash(key: &str) -> i32 {
     java_string_hash(key).checked_abs().unwrap_or(0)
 }
 
+/// `key_hash(&format!("{topic}#{key}"))` without building the string: Java's hash is a fold
+/// over the UTF-16 units, so it runs over the parts in turn.
+pub fn topic_key_hash(topic: &str, key: &str) -> i32 {
+    let units = topic.encode_utf16().chain("#".encode_utf16()).chain(key.encode_utf16());
+    let hash = units.fold(0i32, |hash, unit| hash.wrapping_mul(31).wrapping_add(i32::from(unit)));
+    hash.checked_abs().unwrap_or(0)
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct IndexHeader {
     begin_timestamp_ms: i64,
@@ -514,10 +522,24 @@ impl IndexStore {
     /// Indexes `key` (already `topic#key`) at `commit_log_offset`. Starts a new file when the
     /// current one is full.
     pub fn put(&mut self, key: &str, commit_log_offset: i64, store_timestamp_ms: i64) -> Result<()> {
+        self.put_hash(key_hash(key), commit_log_offset, store_timestamp_ms)
+    }
+
+    /// `put(&format!("{topic}#{key}"), ..)` without allocating, for the per-message hot path.
+    pub fn put_topic_key(
+        &mut self,
+        topic: &str,
+        key: &str,
+        commit_log_offset: i64,
+        store_timestamp_ms: i64,
+    ) -> Result<()> {
+        self.put_hash(topic_key_hash(topic, key), commit_log_offset, store_timestamp_ms)
+    }
+
+    fn put_hash(&mut self, key_hash: i32, commit_log_offset: i64, store_timestamp_ms: i64) -> Result<()> {
         if self.current.as_ref().map_or(true, |current| current.is_full(self.geometry)) {
             self.roll()?;
         }
-        let key_hash = key_hash(key);
         let slot = self.geometry.slot_of(key_hash);
         let current = self.current.as_mut().expect("rolled above");
         current.put(key_hash, slot, commit_log_offset, store_timestamp_ms);
@@ -576,7 +598,10 @@ impl IndexStore {
         }
         for sealed in self.sealed.iter().rev() {
             let header = sealed.header;
-            if found.is_done() || header.is_empty() {
+            if found.is_done() {
+                break;
+            }
+            if header.is_empty() {
                 continue;
             }
             if header.overlaps(begin_ms, end_ms) {
@@ -749,7 +774,7 @@ mod tests {
         assert_eq!(store.last_update(), (0, 0));
         store.put("T#order-1", 100, T0_MS).unwrap();
         store.put("T#order-2", 200, T0_MS + 10).unwrap();
-        store.put("T#order-1", 300, T0_MS + 20).unwrap();
+        store.put_topic_key("T", "order-1", 300, T0_MS + 20).unwrap();
         assert_eq!(query(&store, "T#order-1"), vec![300, 100]);
         assert_eq!(query(&store, "T#order-2"), vec![200]);
         assert_eq!(query(&store, "T#order-3"), Vec::<i64>::new());
@@ -903,6 +928,9 @@ mod tests {
         assert_eq!(key_hash("TagA"), 2_598_919);
         assert_eq!(key_hash("polygenelubricants"), 0, "Math.abs(Integer.MIN_VALUE) is negative");
         assert_eq!(key_hash("Aa"), 2112);
+        for (topic, key) in [("TopicTest", "order-1"), ("T", ""), ("%RETRY%g", "\u{1F600}键")] {
+            assert_eq!(topic_key_hash(topic, key), key_hash(&format!("{topic}#{key}")));
+        }
         assert_eq!(key_hash("\u{7fff}\u{7fff}\u{7fff}"), java_string_hash("\u{7fff}\u{7fff}\u{7fff}").abs());
         assert_eq!(file_name_for(0), 19_700_101_000_000_000);
         assert_eq!(file_name_for(1_700_000_000_123), 20_231_114_221_320_123);

@@ -123,6 +123,8 @@ pub struct ShardStore<S: Storage> {
     queues: RefCell<ConsumeQueues>,
     index: RefCell<Option<IndexStore>>,
     stop: Rc<Cell<bool>>,
+    /// The flusher task, awaited by `close` so that two flushes never overlap.
+    flusher: RefCell<Option<runtime::Task<()>>>,
     /// How the last open went, for logs and tests.
     pub recovered: RecoverySummary,
 }
@@ -146,10 +148,10 @@ impl<S: Storage> ShardStore<S> {
         storage: S,
         options: StoreOptions,
         unclean: bool,
-        _owns: impl Fn(&str, i32) -> bool,
+        owns: impl Fn(&str, i32) -> bool,
     ) -> Result<Rc<Self>, OpenError> {
         let checkpoint = Checkpoint::load(&options.checkpoint_path).map_err(open_error("checkpoint"))?;
-        let mut queues = ConsumeQueues::open_all(&options.root, options.consume_queue_file_size_bytes)
+        let mut queues = ConsumeQueues::open_filtered(&options.root, options.consume_queue_file_size_bytes, &owns)
             .map_err(|error| OpenError(format!("consume queues: {error}")))?;
         let mut index = if options.index_enabled {
             Some(
@@ -187,6 +189,7 @@ impl<S: Storage> ShardStore<S> {
             queues: RefCell::new(queues),
             index: RefCell::new(index),
             stop: Rc::new(Cell::new(false)),
+            flusher: RefCell::new(None),
             recovered: RecoverySummary { scanned: scan, records_replayed: replayed, log_end },
         });
         // From here on a crash must scan: the clean checkpoint no longer describes the log.
@@ -204,7 +207,8 @@ impl<S: Storage> ShardStore<S> {
 
     /// Starts the flusher and the periodic checkpoint on the current executor.
     pub fn start_background_tasks(self: &Rc<Self>) {
-        runtime::spawn(flush::run(self.log.clone(), self.stop.clone())).detach();
+        let flusher = runtime::spawn(flush::run(self.log.clone(), self.stop.clone()));
+        *self.flusher.borrow_mut() = Some(flusher);
         let store = self.clone();
         runtime::spawn(async move {
             while !store.stop.get() {
@@ -281,7 +285,7 @@ impl<S: Storage> ShardStore<S> {
         }
         if let Some(index) = self.index.borrow_mut().as_mut() {
             for key in &message.keys {
-                if let Err(error) = index.put(&format!("{}#{key}", message.topic), offset, store_timestamp) {
+                if let Err(error) = index.put_topic_key(message.topic, key, offset, store_timestamp) {
                     tracing::warn!("index put failed: {error}");
                 }
             }
@@ -363,6 +367,11 @@ impl<S: Storage> ShardStore<S> {
     /// needs no scan.
     pub async fn close(&self) -> Result<(), String> {
         self.stop.set(true);
+        self.log.borrow_mut().wake_flusher();
+        let flusher = self.flusher.borrow_mut().take();
+        if let Some(flusher) = flusher {
+            flusher.await; // it drains what is pending and stops
+        }
         flush::flush(&self.log, true).await?;
         let (synced, appended) = {
             let log = self.log.borrow();
@@ -403,7 +412,9 @@ fn dispatch_scanned(
             .unwrap_or_else(|| tags_code(properties.get(crate::protocol::message::property::TAGS)));
         let unit = Unit { commit_log_offset: offset, size_bytes: scanned.bytes.len() as i32, tags_code: tags };
         match queues.get_or_create(decoded.topic, decoded.queue_id) {
-            Ok(queue) if queue.max_offset() == decoded.queue_offset => {
+            // An empty queue takes the record's offset as its start (its files were lost or
+            // retention removed them), as RocketMQ rebuilds it.
+            Ok(queue) if queue.max_offset() == decoded.queue_offset || queue.max_offset() == 0 => {
                 if let Err(error) = queue.append(decoded.queue_offset, unit) {
                     tracing::error!("recovery: consume queue append failed: {error}");
                 }
@@ -422,7 +433,7 @@ fn dispatch_scanned(
     if let Some(index) = index {
         let uniq = properties.get(crate::protocol::message::property::UNIQ_KEY);
         for key in properties.keys().chain(uniq) {
-            let _ = index.put(&format!("{}#{key}", decoded.topic), offset, decoded.store_timestamp);
+            let _ = index.put_topic_key(decoded.topic, key, offset, decoded.store_timestamp);
         }
     }
 }
