@@ -259,8 +259,13 @@ fn main() {
     let executor = runtime::spawn_executor("bench-store", Some(0), move || async move {
         let raw = raw_fdatasync(&settings.directory, settings.duration).await;
         let mut scenarios = Vec::new();
+        // RINGMQ_BENCH_ONLY=SYNC_FLUSH:8 runs one scenario (for profiling).
+        let only = std::env::var("RINGMQ_BENCH_ONLY").ok();
         for mode in ["SYNC_FLUSH", "ASYNC_FLUSH"] {
             for concurrency in CONCURRENCIES {
+                if only.as_ref().is_some_and(|only| *only != format!("{mode}:{concurrency}")) {
+                    continue;
+                }
                 let scenario = run_scenario(&settings, mode, concurrency).await;
                 if !settings.json {
                     eprintln!("{} × {}: {:.0} appends/s", scenario.mode, scenario.concurrency, scenario.appends_per_second());

@@ -126,6 +126,11 @@ pub struct CommitLog<S: Storage> {
     pub(crate) wake: Option<std::task::Waker>,
     pub(crate) sync_count: u64,
     pub(crate) appended_records_count: u64,
+    /// Everything below this position has been written at least once (records or zeros), so
+    /// writes there overwrite initialized blocks. Writes past it land in unwritten (fallocated)
+    /// extents, which ext4 and XFS must convert, and io_uring then punts the write to a worker
+    /// thread: measured here, 3 ms instead of 90 µs. The flusher zeroes ahead of `written`.
+    pub(crate) zeroed: Position,
 }
 
 /// The 20-digit file name of a segment.
@@ -155,6 +160,7 @@ impl<S: Storage> CommitLog<S> {
             wake: None,
             sync_count: 0,
             appended_records_count: 0,
+            zeroed: end.div_ceil(4096) * 4096,
         }
     }
 
