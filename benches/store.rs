@@ -78,6 +78,8 @@ fn store_options(directory: &Path, root: &StoreRoot, flush_mode: FlushMode) -> S
         index_entry_count_max: 20_000_000,
         checkpoint_interval: Duration::from_secs(10),
         delay_levels_ms: Vec::new(),
+        retention: ringmq::store::retention::RetentionPolicy::default(),
+        transfer: Default::default(),
     }
 }
 

@@ -181,6 +181,26 @@ impl Storage for DmaStorage {
     fn create_directory(&self, directory: &Path) -> io::Result<()> {
         std::fs::create_dir_all(directory)
     }
+
+    fn modified_ms(&self, path: &Path) -> io::Result<i64> {
+        let modified = std::fs::metadata(path)?.modified()?;
+        Ok(modified.duration_since(std::time::UNIX_EPOCH).map(|elapsed| elapsed.as_millis() as i64).unwrap_or(0))
+    }
+
+    fn used_ratio(&self, path: &Path) -> io::Result<f64> {
+        use std::os::unix::ffi::OsStrExt;
+        let text = std::ffi::CString::new(path.as_os_str().as_bytes()).map_err(io::Error::other)?;
+        // SAFETY: statvfs writes into the zeroed struct we own; the path is NUL-terminated.
+        let mut stats: libc::statvfs = unsafe { std::mem::zeroed() };
+        if unsafe { libc::statvfs(text.as_ptr(), &mut stats) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        let total = stats.f_blocks as f64;
+        if total == 0.0 {
+            return Ok(0.0);
+        }
+        Ok((stats.f_blocks - stats.f_bfree) as f64 / total)
+    }
 }
 
 impl SegmentFile for DmaFile {

@@ -15,6 +15,8 @@ const ALIGNMENT_BYTES: u64 = 4096;
 
 #[derive(Default)]
 struct FileState {
+    /// Last write, in ms since the epoch (tests move it to age files).
+    modified_ms: i64,
     /// What a read sees now.
     current: Vec<u8>,
     /// What survives a crash for sure.
@@ -29,6 +31,7 @@ struct Disk {
     fail_next_sync: bool,
     fail_writes: bool,
     sync_count: u64,
+    used_ratio: f64,
 }
 
 /// A fault-injecting in-memory storage. Clones share the same disk.
@@ -88,6 +91,23 @@ impl MemoryStorage {
         state.synced = state.current.clone();
     }
 
+    /// Sets a file's modification time (to age it for retention tests).
+    pub fn set_modified_ms(&self, path: &Path, modified_ms: i64) {
+        if let Some(state) = self.disk.borrow().files.get(path) {
+            state.borrow_mut().modified_ms = modified_ms;
+        }
+    }
+
+    /// Sets what `used_ratio` reports (disk-full tests).
+    pub fn set_used_ratio(&self, ratio: f64) {
+        self.disk.borrow_mut().used_ratio = ratio;
+    }
+
+    /// The files that exist, by path.
+    pub fn paths(&self) -> Vec<PathBuf> {
+        self.disk.borrow().files.keys().cloned().collect()
+    }
+
     /// The current bytes of a file.
     pub fn contents(&self, path: &Path) -> Option<Vec<u8>> {
         self.disk.borrow().files.get(path).map(|state| state.borrow().current.clone())
@@ -114,7 +134,7 @@ impl Storage for MemoryStorage {
         let state = match disk.files.get(path) {
             Some(state) => state.clone(),
             None if create => {
-                let state = Rc::new(RefCell::new(FileState::default()));
+                let state = Rc::new(RefCell::new(FileState { modified_ms: crate::protocol::now_ms(), ..FileState::default() }));
                 disk.files.insert(path.to_path_buf(), state.clone());
                 state
             }
@@ -140,6 +160,17 @@ impl Storage for MemoryStorage {
 
     fn create_directory(&self, _directory: &Path) -> io::Result<()> {
         Ok(())
+    }
+
+    fn modified_ms(&self, path: &Path) -> io::Result<i64> {
+        let disk = self.disk.borrow();
+        let state = disk.files.get(path).ok_or_else(|| io::Error::from(io::ErrorKind::NotFound))?;
+        let modified = state.borrow().modified_ms;
+        Ok(modified)
+    }
+
+    fn used_ratio(&self, _path: &Path) -> io::Result<f64> {
+        Ok(self.disk.borrow().used_ratio)
     }
 }
 
@@ -170,6 +201,7 @@ impl SegmentFile for MemoryFile {
             return Err(eio());
         }
         let mut state = self.state.borrow_mut();
+        state.modified_ms = crate::protocol::now_ms();
         write_into(&mut state.current, position, &buffer.0);
         state.unsynced.push((position, buffer.0));
         Ok(())

@@ -22,6 +22,12 @@ pub trait Storage: Clone + 'static {
 
     /// Creates `directory` and its parents.
     fn create_directory(&self, directory: &Path) -> io::Result<()>;
+
+    /// When the file was last written, in ms since the epoch (retention ages segments by it).
+    fn modified_ms(&self, path: &Path) -> io::Result<i64>;
+
+    /// Fraction (0..=1) of the file system holding `path` that is in use.
+    fn used_ratio(&self, path: &Path) -> io::Result<f64>;
 }
 
 /// One open file with positional, aligned I/O.

@@ -51,6 +51,8 @@ fn store_options(directory: &Path, segment_size_bytes: u64, root: &StoreRoot) ->
         index_entry_count_max: 4096,
         checkpoint_interval: Duration::from_millis(200),
         delay_levels_ms: Vec::new(),
+        retention: super::retention::RetentionPolicy::default(),
+        transfer: Default::default(),
     }
 }
 

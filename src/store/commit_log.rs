@@ -309,6 +309,14 @@ impl<S: Storage> CommitLog<S> {
         }
     }
 
+    /// Drops hot records below `position` (their segment was deleted).
+    pub(crate) fn evict_hot_before(&mut self, position: Position) {
+        while self.hot.front().is_some_and(|record| record.position < position) {
+            let front = self.hot.pop_front().expect("checked above");
+            self.hot_bytes -= front.bytes.len();
+        }
+    }
+
     /// Marks the store failed: all waiters fail, every later append is refused.
     pub(crate) fn fail(&mut self, reason: String) {
         tracing::error!("commit log in {} refuses writes from now on: {reason}", self.options.directory.display());

@@ -38,3 +38,4 @@ pub fn position_of(commit_log_offset: i64) -> (u16, commit_log::Position) {
     ((raw >> SHARD_SHIFT) as u16, raw & ((1 << SHARD_SHIFT) - 1))
 }
 pub mod check;
+pub mod retention;

@@ -23,10 +23,14 @@ use super::commit_log::{self, AppendError, CommitLog, CommitLogOptions, DurableR
 use super::consume_queue::{ConsumeQueue, ConsumeQueues, Unit};
 use super::index::IndexStore;
 use super::recovery::{self, RecoveryMode, ScannedRecord};
+use super::retention::RetentionPolicy;
 use super::{commit_log_offset, flush, position_of};
 use crate::protocol::message::{sys_flag, tags_code, Properties};
 use crate::protocol::record::{self, Record};
 use crate::runtime::{self, Storage};
+
+/// How often retention runs (Java's `cleanResourceInterval`).
+const RETENTION_INTERVAL: Duration = Duration::from_secs(10);
 
 /// What the store needs to know.
 #[derive(Clone, Debug)]
@@ -53,6 +57,67 @@ pub struct StoreOptions {
     pub checkpoint_interval: Duration,
     /// `messageDelayLevel` in milliseconds: level n waits `delay_levels_ms[n - 1]`.
     pub delay_levels_ms: Vec<i64>,
+    pub retention: RetentionPolicy,
+    /// Pull limits (`maxTransfer{Count,Bytes}OnMessageIn{Memory,Disk}`): records still in the hot
+    /// window are "in memory", older ones "on disk".
+    pub transfer: TransferLimits,
+}
+
+/// How much one pull returns (protocol §7.3).
+#[derive(Clone, Copy, Debug)]
+pub struct TransferLimits {
+    pub count_max_hot: usize,
+    pub bytes_max_hot: usize,
+    pub count_max_cold: usize,
+    pub bytes_max_cold: usize,
+}
+
+impl Default for TransferLimits {
+    fn default() -> Self {
+        Self { count_max_hot: 32, bytes_max_hot: 256 * 1024, count_max_cold: 8, bytes_max_cold: 64 * 1024 }
+    }
+}
+
+/// The store's answer to a pull (protocol §7.3 table).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReadStatus {
+    Found,
+    NoMatchedMessage,
+    NoMessageInQueue,
+    NoMatchedLogicQueue,
+    OffsetTooSmall,
+    OffsetOverflowOne,
+    OffsetOverflowBadly,
+    MessageWasRemoving,
+    OffsetFoundNull,
+}
+
+impl ReadStatus {
+    /// The name RocketMQ puts in the pull reply's remark.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Found => "FOUND",
+            Self::NoMatchedMessage => "NO_MATCHED_MESSAGE",
+            Self::NoMessageInQueue => "NO_MESSAGE_IN_QUEUE",
+            Self::NoMatchedLogicQueue => "NO_MATCHED_LOGIC_QUEUE",
+            Self::OffsetTooSmall => "OFFSET_TOO_SMALL",
+            Self::OffsetOverflowOne => "OFFSET_OVERFLOW_ONE",
+            Self::OffsetOverflowBadly => "OFFSET_OVERFLOW_BADLY",
+            Self::MessageWasRemoving => "MESSAGE_WAS_REMOVING",
+            Self::OffsetFoundNull => "OFFSET_FOUND_NULL",
+        }
+    }
+}
+
+/// Records read from a queue: whole stored records as `Bytes` (clones of the hot window, no
+/// copy, or DMA reads for older data).
+#[derive(Clone, Debug)]
+pub struct QueueRead {
+    pub status: ReadStatus,
+    pub records: Vec<Bytes>,
+    pub next_begin_offset: i64,
+    pub min_offset: i64,
+    pub max_offset: i64,
 }
 
 /// A message as the store takes it (already validated by the caller).
@@ -90,6 +155,8 @@ pub struct PutResult {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum PutError {
     Append(AppendError),
+    /// The disk is fuller than the disk-full ratio: nothing more is accepted.
+    DiskFull { used_ratio_percent: u32 },
     /// Topic or properties past the record format's limits.
     Illegal(String),
     ConsumeQueue(String),
@@ -99,6 +166,9 @@ impl fmt::Display for PutError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Append(error) => write!(f, "{error}"),
+            Self::DiskFull { used_ratio_percent } => {
+                write!(f, "service not available now, maybe disk full ({used_ratio_percent}% used)")
+            }
             Self::Illegal(reason) => write!(f, "message illegal: {reason}"),
             Self::ConsumeQueue(reason) => write!(f, "consume queue: {reason}"),
         }
@@ -125,6 +195,8 @@ pub struct ShardStore<S: Storage> {
     stop: Rc<Cell<bool>>,
     /// The flusher task, awaited by `close` so that two flushes never overlap.
     flusher: RefCell<Option<runtime::Task<()>>>,
+    /// Disk use (percent) when it crossed the disk-full ratio; sends are refused meanwhile.
+    disk_full_percent: Cell<Option<u32>>,
     /// How the last open went, for logs and tests.
     pub recovered: RecoverySummary,
 }
@@ -190,6 +262,7 @@ impl<S: Storage> ShardStore<S> {
             index: RefCell::new(index),
             stop: Rc::new(Cell::new(false)),
             flusher: RefCell::new(None),
+            disk_full_percent: Cell::new(None),
             recovered: RecoverySummary { scanned: scan, records_replayed: replayed, log_end },
         });
         // From here on a crash must scan: the clean checkpoint no longer describes the log.
@@ -219,10 +292,163 @@ impl<S: Storage> ShardStore<S> {
             }
         })
         .detach();
+        let store = self.clone();
+        runtime::spawn(async move {
+            while !store.stop.get() {
+                runtime::sleep(RETENTION_INTERVAL).await;
+                let used = store.log.borrow().storage.used_ratio(&store.options.commit_log_directory).unwrap_or(0.0);
+                let now = crate::protocol::now_ms();
+                if let Err(error) = store.run_retention(now, super::retention::local_hour(now), used).await {
+                    tracing::error!("retention of shard {} failed: {error}", store.options.shard);
+                }
+            }
+        })
+        .detach();
+    }
+
+    /// One retention pass: deletes expired segments, moves consume-queue and index minimums,
+    /// and sets or clears the disk-full refusal.
+    pub async fn run_retention(&self, now_ms: i64, hour: u8, used_ratio: f64) -> Result<Vec<Position>, String> {
+        let policy = &self.options.retention;
+        let percent = (used_ratio * 100.0).round() as u32;
+        let full = used_ratio > policy.disk_full_ratio;
+        if full && self.disk_full_percent.get().is_none() {
+            tracing::error!("physic disk maybe full soon {percent}%, so mark disk full; sends are refused");
+        }
+        self.disk_full_percent.set(full.then_some(percent));
+        let deleted = super::retention::delete_expired_segments(&self.log, policy, now_ms, hour, used_ratio)
+            .await
+            .map_err(|error| error.to_string())?;
+        if !deleted.is_empty() {
+            let minimum = commit_log_offset(self.options.shard, self.log.borrow().min_position());
+            self.queues.borrow_mut().retain_all_from(minimum).map_err(|error| error.to_string())?;
+            if let Some(index) = self.index.borrow_mut().as_mut() {
+                index.retain_from(minimum).map_err(|error| error.to_string())?;
+            }
+        }
+        Ok(deleted)
+    }
+
+    /// Reads up to `count_max` records of a queue from `offset`, keeping those `matches`
+    /// accepts (tag filtering), within the transfer limits.
+    pub async fn read_queue(
+        &self,
+        topic: &str,
+        queue_id: i32,
+        offset: i64,
+        count_max: usize,
+        matches: impl Fn(&Unit) -> bool,
+    ) -> QueueRead {
+        let (units, min_offset, max_offset) = {
+            let queues = self.queues.borrow();
+            let Some(queue) = queues.get(topic, queue_id) else {
+                let status = ReadStatus::NoMatchedLogicQueue;
+                return QueueRead { status, records: Vec::new(), next_begin_offset: 0, min_offset: 0, max_offset: 0 };
+            };
+            let (min, max) = (queue.min_offset(), queue.max_offset());
+            let empty = |status, next| QueueRead { status, records: Vec::new(), next_begin_offset: next, min_offset: min, max_offset: max };
+            if max == 0 {
+                return empty(ReadStatus::NoMessageInQueue, 0);
+            }
+            if offset < min {
+                return empty(ReadStatus::OffsetTooSmall, min);
+            }
+            if offset == max {
+                return empty(ReadStatus::OffsetOverflowOne, offset);
+            }
+            if offset > max {
+                return empty(ReadStatus::OffsetOverflowBadly, max);
+            }
+            match queue.read(offset, super::consume_queue::PULL_SCAN_UNITS_MAX) {
+                Ok(units) => (units, min, max),
+                Err(_) => return empty(ReadStatus::OffsetFoundNull, offset + 1),
+            }
+        };
+        self.read_units(offset, units, count_max, min_offset, max_offset, matches).await
+    }
+
+    async fn read_units(
+        &self,
+        offset: i64,
+        units: Vec<Unit>,
+        count_max: usize,
+        min_offset: i64,
+        max_offset: i64,
+        matches: impl Fn(&Unit) -> bool,
+    ) -> QueueRead {
+        let limits = self.options.transfer;
+        let log_min = commit_log_offset(self.options.shard, self.log.borrow().min_position());
+        let hot_start = commit_log_offset(self.options.shard, self.log.borrow().hot_start());
+        let mut records = Vec::new();
+        let mut bytes = 0usize;
+        let mut scanned = 0i64;
+        let mut removing = false;
+        for unit in &units {
+            let hot = unit.commit_log_offset >= hot_start;
+            let (count_limit, bytes_limit) = if hot {
+                (limits.count_max_hot.min(count_max), limits.bytes_max_hot)
+            } else {
+                (limits.count_max_cold.min(count_max), limits.bytes_max_cold)
+            };
+            if records.len() >= count_limit || (!records.is_empty() && bytes + unit.size_bytes as usize > bytes_limit) {
+                break;
+            }
+            scanned += 1;
+            if unit.commit_log_offset < log_min {
+                removing |= records.is_empty();
+                continue;
+            }
+            if unit.is_blank() || !matches(unit) {
+                continue;
+            }
+            match self.read(unit.commit_log_offset, unit.size_bytes as usize).await {
+                Ok(record) => {
+                    bytes += record.len();
+                    records.push(record);
+                }
+                Err(_) => removing |= records.is_empty(),
+            }
+        }
+        let status = if !records.is_empty() {
+            ReadStatus::Found
+        } else if removing {
+            ReadStatus::MessageWasRemoving
+        } else {
+            ReadStatus::NoMatchedMessage
+        };
+        QueueRead { status, records, next_begin_offset: offset + scanned, min_offset, max_offset }
+    }
+
+    /// QUERY_MESSAGE: records of `topic` whose KEYS (or UNIQ_KEY) hold `key`, stored within
+    /// `[begin_ms, end_ms]`, newest first, at most `count_max`. Hash collisions are filtered out
+    /// by checking the record itself.
+    pub async fn query_by_key(&self, topic: &str, key: &str, count_max: usize, begin_ms: i64, end_ms: i64) -> Vec<Bytes> {
+        let offsets = match self.index.borrow().as_ref() {
+            Some(index) => index.query(&format!("{topic}#{key}"), count_max * 2, begin_ms, end_ms).unwrap_or_default(),
+            None => return Vec::new(),
+        };
+        let mut found = Vec::new();
+        for offset in offsets {
+            if found.len() >= count_max {
+                break;
+            }
+            let Ok(bytes) = self.read_unsized(offset).await else { continue };
+            let Ok(decoded) = record::decode(&bytes) else { continue };
+            let properties = Properties::parse(decoded.properties);
+            let has_key = properties.keys().any(|candidate| candidate == key)
+                || properties.get(crate::protocol::message::property::UNIQ_KEY) == Some(key);
+            if decoded.topic == topic && has_key {
+                found.push(bytes);
+            }
+        }
+        found
     }
 
     /// Appends a message; see the module doc.
     pub fn put(&self, message: &MessageToStore<'_>) -> Result<PutResult, PutError> {
+        if let Some(used_ratio_percent) = self.disk_full_percent.get() {
+            return Err(PutError::DiskFull { used_ratio_percent });
+        }
         let size_bytes = record::encoded_size(
             &message.born_host,
             &self.options.store_host,
@@ -337,6 +563,19 @@ impl<S: Storage> ShardStore<S> {
 
     pub fn log(&self) -> std::cell::Ref<'_, CommitLog<S>> {
         self.log.borrow()
+    }
+
+    /// The commit log cell, for tests that drive the flusher by hand.
+    #[doc(hidden)]
+    pub fn log_cell_for_tests(&self) -> Rc<RefCell<CommitLog<S>>> {
+        self.log.clone()
+    }
+
+    /// Syncs the log, then checkpoints (tests drive this by hand instead of the tasks).
+    #[doc(hidden)]
+    pub async fn checkpoint_after_flush_for_tests(&self) -> Result<(), String> {
+        flush::flush(&self.log, true).await?;
+        self.checkpoint()
     }
 
     /// Syncs consume queues and index, then records how far they go.
