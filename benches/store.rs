@@ -46,7 +46,11 @@ impl Scenario {
         self.appends as f64 / self.seconds
     }
     fn messages_per_sync(&self) -> f64 {
-        if self.syncs == 0 { 0.0 } else { self.appends as f64 / self.syncs as f64 }
+        if self.syncs == 0 {
+            0.0
+        } else {
+            self.appends as f64 / self.syncs as f64
+        }
     }
 }
 
@@ -116,7 +120,8 @@ async fn run_scenario(settings: &Settings, mode: &'static str, concurrency: usiz
     } else {
         FlushMode::Async { interval_ms: 500, least_pages: 4, thorough_interval_ms: 10_000 }
     };
-    let store = ShardStore::open(DmaStorage, store_options(&directory, &root, flush_mode), false, |_, _| true).await.unwrap();
+    let store =
+        ShardStore::open(DmaStorage, store_options(&directory, &root, flush_mode), false, |_, _| true).await.unwrap();
     store.start_background_tasks();
     let syncs_before = store.log().sync_count();
     let deadline = Instant::now() + settings.duration;
@@ -196,7 +201,11 @@ async fn writer_loop(
 
 fn micros(histogram: &Histogram<u64>, quantile: f64, unit_nanos: bool) -> f64 {
     let value = histogram.value_at_quantile(quantile) as f64;
-    if unit_nanos { value / 1000.0 } else { value }
+    if unit_nanos {
+        value / 1000.0
+    } else {
+        value
+    }
 }
 
 fn report(settings: &Settings, raw: &Histogram<u64>, scenarios: &[Scenario]) {
@@ -226,7 +235,10 @@ fn report(settings: &Settings, raw: &Histogram<u64>, scenarios: &[Scenario]) {
         return;
     }
     println!("{system}");
-    println!("raw 4 KiB O_DIRECT write + fdatasync: p50 {raw_p50:.0} µs, p99 {raw_p99:.0} µs ({} samples)\n", raw.len());
+    println!(
+        "raw 4 KiB O_DIRECT write + fdatasync: p50 {raw_p50:.0} µs, p99 {raw_p99:.0} µs ({} samples)\n",
+        raw.len()
+    );
     println!("| mode | concurrency | appends/s | MB/s | p50 µs | p99 µs | p99.9 µs | msgs/fdatasync | p50 / raw p50 |");
     println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|");
     for s in scenarios {
@@ -248,7 +260,11 @@ fn report(settings: &Settings, raw: &Histogram<u64>, scenarios: &[Scenario]) {
 fn ringmq_bench_system() -> String {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
-        .and_then(|text| text.lines().find(|line| line.starts_with("model name")).map(|line| line.split(':').nth(1).unwrap_or("").trim().to_string()))
+        .and_then(|text| {
+            text.lines()
+                .find(|line| line.starts_with("model name"))
+                .map(|line| line.split(':').nth(1).unwrap_or("").trim().to_string())
+        })
         .unwrap_or_default();
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
@@ -270,7 +286,12 @@ fn main() {
                 }
                 let scenario = run_scenario(&settings, mode, concurrency).await;
                 if !settings.json {
-                    eprintln!("{} × {}: {:.0} appends/s", scenario.mode, scenario.concurrency, scenario.appends_per_second());
+                    eprintln!(
+                        "{} × {}: {:.0} appends/s",
+                        scenario.mode,
+                        scenario.concurrency,
+                        scenario.appends_per_second()
+                    );
                 }
                 scenarios.push(scenario);
             }

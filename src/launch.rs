@@ -114,7 +114,11 @@ pub fn run_broker(settings: BrokerSettings) -> ExitCode {
 }
 
 /// `ringmq store-check write|verify` on one executor.
-pub fn run_store_check(mode: &str, options: ringmq::store::check::CheckOptions, acks: Option<std::path::PathBuf>) -> ExitCode {
+pub fn run_store_check(
+    mode: &str,
+    options: ringmq::store::check::CheckOptions,
+    acks: Option<std::path::PathBuf>,
+) -> ExitCode {
     let _ = raise_memlock();
     let mode = mode.to_string();
     let executor = runtime::spawn_executor("store-check", None, move || async move {

@@ -23,7 +23,6 @@ pub const CONNECTION_READ_BUFFER_BYTES_MAX: usize = FRAME_SIZE_BYTES_MAX + 4;
 /// socket until replies drain (backpressure, never growth).
 pub const CONNECTION_REQUESTS_IN_FLIGHT_MAX: usize = 1024;
 
-
 /// Connections one nameserver accepts at once. Java has no limit; a bound keeps file
 /// descriptors and memory in check when a client misbehaves.
 pub const NAMESRV_CONNECTIONS_MAX: usize = 16 * 1024;

@@ -14,7 +14,11 @@ use ringmq::config;
 mod launch;
 
 #[derive(Parser, Debug)]
-#[command(name = "ringmq", version, about = "A thread-per-core, io_uring broker and nameserver, wire-compatible with Apache RocketMQ 4.x")]
+#[command(
+    name = "ringmq",
+    version,
+    about = "A thread-per-core, io_uring broker and nameserver, wire-compatible with Apache RocketMQ 4.x"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

@@ -23,14 +23,18 @@ fn a_bad_value_stops_start_up_with_exit_2_naming_file_line_key_and_expectation()
 #[test]
 fn print_flags_show_effective_keys_and_n_overrides_the_file() {
     let scratch = Scratch::new("cli-print");
-    let file = scratch.file("broker.properties", "brokerName=broker-z\nnamesrvAddr=10.0.0.1:9876\nflushDiskTyp=SYNC_FLUSH\n");
+    let file =
+        scratch.file("broker.properties", "brokerName=broker-z\nnamesrvAddr=10.0.0.1:9876\nflushDiskTyp=SYNC_FLUSH\n");
     let output = run_ringmq(&["broker", "-c", file.to_str().unwrap(), "-n", "127.0.0.1:19876", "-p"], &scratch.0);
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(stdout.lines().any(|line| line == "brokerName=broker-z"), "{stdout}");
     assert!(stdout.lines().any(|line| line == "namesrvAddr=127.0.0.1:19876"), "{stdout}");
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("flushDiskTyp") && stderr.contains("flushDiskType"), "unknown key warned with the nearest: {stderr}");
+    assert!(
+        stderr.contains("flushDiskTyp") && stderr.contains("flushDiskType"),
+        "unknown key warned with the nearest: {stderr}"
+    );
     let important = run_ringmq(&["broker", "-c", file.to_str().unwrap(), "-m"], &scratch.0);
     let important = String::from_utf8_lossy(&important.stdout);
     assert!(important.lines().any(|line| line.starts_with("brokerName=")), "{important}");

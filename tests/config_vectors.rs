@@ -8,8 +8,8 @@ use std::sync::{Mutex, MutexGuard};
 use ringmq::config::lexer;
 use ringmq::config::schema::{self, Process};
 use ringmq::config::{
-    load_broker, load_namesrv, print_all, print_important, BrokerRole, BrokerSettings, ConfigError,
-    ConfigErrorKind, FlushDiskType, Overrides, Warning,
+    load_broker, load_namesrv, print_all, print_important, BrokerRole, BrokerSettings, ConfigError, ConfigErrorKind,
+    FlushDiskType, Overrides, Warning,
 };
 
 fn conf_dir() -> PathBuf {
@@ -92,9 +92,7 @@ fn lexer_gives_what_java_properties_gives_for_every_vector_file() {
         // Our one deliberate difference: trailing whitespace of a value is trimmed.
         let java_trimmed: BTreeMap<String, String> = java
             .iter()
-            .map(|(key, value)| {
-                (key.clone(), value.trim_end_matches([' ', '\t', '\x0c']).to_owned())
-            })
+            .map(|(key, value)| (key.clone(), value.trim_end_matches([' ', '\t', '\x0c']).to_owned()))
             .collect();
         assert_eq!(ours, java_trimmed, "{relative}");
         assert!(lexed.trimmed.is_empty(), "{relative}: no vector value has trailing whitespace");
@@ -123,11 +121,7 @@ fn shipped_files_load_their_seven_keys_without_warnings() {
         assert_eq!(settings.net.listen_port, 10911);
         assert_eq!(settings.source.as_deref(), Some(file.as_path()));
         for (key, value) in java {
-            assert_eq!(
-                effective(&settings, key).as_deref(),
-                Some(value.as_str()),
-                "{relative} {key}"
-            );
+            assert_eq!(effective(&settings, key).as_deref(), Some(value.as_str()), "{relative} {key}");
         }
     }
 }
@@ -138,20 +132,10 @@ fn seed_full_applies_old_spellings_and_warns_about_ghost_keys() {
     let (settings, warnings) = load(&path);
     let text = messages(&warnings);
     let with = |needle: &str| text.iter().filter(|message| message.contains(needle)).count();
-    assert_eq!(
-        with("`mapedFileSizeCommitLog` is the old spelling of `mappedFileSizeCommitLog`"),
-        1
-    );
-    assert_eq!(
-        with("`mapedFileSizeConsumeQueue` is the old spelling of `mappedFileSizeConsumeQueue`"),
-        1
-    );
+    assert_eq!(with("`mapedFileSizeCommitLog` is the old spelling of `mappedFileSizeCommitLog`"), 1);
+    assert_eq!(with("`mapedFileSizeConsumeQueue` is the old spelling of `mappedFileSizeConsumeQueue`"), 1);
     for ghost in ["storePathConsumeQueue", "storePathIndex", "storeCheckpoint", "abortFile"] {
-        assert_eq!(
-            with(&format!("key `{ghost}` is not a RocketMQ 4.x key")),
-            1,
-            "{ghost}: {text:?}"
-        );
+        assert_eq!(with(&format!("key `{ghost}` is not a RocketMQ 4.x key")), 1, "{ghost}: {text:?}");
     }
     assert!(text.iter().any(|m| m.contains("use `/usr/local/rocketmq/store/consumequeue`")));
     assert_eq!(with("unknown key"), 0, "{text:?}");
@@ -166,16 +150,10 @@ fn seed_full_applies_old_spellings_and_warns_about_ghost_keys() {
     assert_eq!(store.cq_file_size_bytes, 300_000);
     assert_eq!(store.store_root_path, Path::new("/usr/local/rocketmq/store"));
     assert_eq!(store.commit_log_path, Path::new("/usr/local/rocketmq/store/commitlog"));
-    assert_eq!(
-        broker.namesrv_addrs,
-        vec!["rocketmq-nameserver1:9876", "rocketmq-nameserver2:9876"]
-    );
+    assert_eq!(broker.namesrv_addrs, vec!["rocketmq-nameserver1:9876", "rocketmq-nameserver2:9876"]);
     assert!(broker.auto_create_topic_enable && broker.auto_create_subscription_group);
     // Ghost keys stay in the effective table, as Java keeps them in its all-configs table.
-    assert_eq!(
-        effective(&settings, "abortFile").as_deref(),
-        Some("/usr/local/rocketmq/store/abort")
-    );
+    assert_eq!(effective(&settings, "abortFile").as_deref(), Some("/usr/local/rocketmq/store/abort"));
     assert_eq!(effective(&settings, "mappedFileSizeConsumeQueue").as_deref(), Some("300000"));
 }
 
@@ -208,15 +186,9 @@ fn seed_a_and_b_s_expand_rocketmq_home_or_fail_when_it_is_unset() {
     assert_eq!(effective(&settings, "brokerId").as_deref(), Some("0"));
     let forced = warnings.iter().find(|warning| matches!(warning, Warning::BrokerIdForced { .. }));
     let forced = forced.expect("brokerId forced warning").to_string();
-    assert!(
-        forced.starts_with(&format!("{}:5: brokerId=1 overridden to 0", path.display())),
-        "{forced}"
-    );
+    assert!(forced.starts_with(&format!("{}:5: brokerId=1 overridden to 0", path.display())), "{forced}");
     assert!(forced.contains("A slave needs brokerRole=SLAVE"), "{forced}");
-    assert_eq!(
-        (settings.net.listen_port, settings.net.fast_port(), settings.net.ha_port()),
-        (10950, 10948, 10951)
-    );
+    assert_eq!((settings.net.listen_port, settings.net.fast_port(), settings.net.ha_port()), (10950, 10948, 10951));
 
     match saved {
         Some(value) => std::env::set_var("ROCKETMQ_HOME", value),
@@ -235,13 +207,9 @@ fn expansion_warns_when_a_java_store_sits_at_the_literal_path() {
     std::env::remove_var("RINGMQ_TEST_STORE_HOME");
     let expanded = base.join("srv-rmq/store");
     assert_eq!(settings.store.store_root_path, expanded);
-    let loud =
-        warnings.iter().find(|warning| matches!(warning, Warning::JavaStoreAtLiteralPath { .. }));
+    let loud = warnings.iter().find(|warning| matches!(warning, Warning::JavaStoreAtLiteralPath { .. }));
     let loud = loud.expect("literal-path warning").to_string();
-    assert!(
-        loud.contains("a Java broker, which does not expand variables, kept its data there"),
-        "{loud}"
-    );
+    assert!(loud.contains("a Java broker, which does not expand variables, kept its data there"), "{loud}");
     assert_eq!(loud.split(':').nth(1), Some("1"), "{loud}");
     std::fs::remove_dir_all(&base).unwrap();
 }
@@ -322,10 +290,7 @@ fn a_bad_value_stops_with_file_line_key_value_and_what_was_expected() {
     let error = load_error(&path);
     assert_eq!(
         error.to_string(),
-        format!(
-            "{}:2: bad value for key `listenPort`: `abc` — expected a port in 1..=65535",
-            path.display()
-        )
+        format!("{}:2: bad value for key `listenPort`: `abc` — expected a port in 1..=65535", path.display())
     );
     assert_eq!(error.exit_code(), 2);
     assert!(matches!(error.kind(), ConfigErrorKind::BadValue { key, .. } if key == "listenPort"));
@@ -355,8 +320,7 @@ fn every_kind_of_bad_value_is_refused() {
         let error = load_error(&path);
         let text = error.to_string();
         let (key, value) = line.split_once('=').unwrap();
-        let head =
-            format!("{}:2: bad value for key `{key}`: `{value}` — expected ", path.display());
+        let head = format!("{}:2: bad value for key `{key}`: `{value}` — expected ", path.display());
         assert!(text.starts_with(&head), "{line}: {text}");
         assert!(text.contains(expected), "{line}: {text}");
         assert_eq!(error.exit_code(), 2);
@@ -367,10 +331,7 @@ fn every_kind_of_bad_value_is_refused() {
 fn a_bad_dash_n_names_dash_n() {
     let overrides = Overrides { namesrv_addr: Some("a:9876,b:9876".to_owned()) };
     let text = load_broker(None, &overrides).unwrap_err().to_string();
-    assert!(
-        text.starts_with("-n: bad value for key `namesrvAddr`: `a:9876,b:9876` — expected"),
-        "{text}"
-    );
+    assert!(text.starts_with("-n: bad value for key `namesrvAddr`: `a:9876,b:9876` — expected"), "{text}");
 }
 
 #[test]
@@ -378,8 +339,7 @@ fn dash_n_overrides_the_file_and_the_environment_is_the_last_resort() {
     let _environment = environment();
     let saved = std::env::var_os("NAMESRV_ADDR");
     let overrides = Overrides { namesrv_addr: Some("10.0.0.9:9876".to_owned()) };
-    let (settings, _) =
-        load_broker(Some(&vector("seed-2m-noslave-a.properties")), &overrides).unwrap();
+    let (settings, _) = load_broker(Some(&vector("seed-2m-noslave-a.properties")), &overrides).unwrap();
     assert_eq!(settings.broker.namesrv_addrs, vec!["10.0.0.9:9876"]);
     assert_eq!(effective(&settings, "namesrvAddr").as_deref(), Some("10.0.0.9:9876"));
 
@@ -419,10 +379,7 @@ fn an_unknown_key_suggests_the_nearest_known_one_and_is_kept() {
     let text = messages(&warnings);
     assert_eq!(
         text[0],
-        format!(
-            "{}:2: unknown key `flushDiskTyp`, ignored (did you mean `flushDiskType`?)",
-            path.display()
-        )
+        format!("{}:2: unknown key `flushDiskTyp`, ignored (did you mean `flushDiskType`?)", path.display())
     );
     assert_eq!(text[1], format!("{}:3: unknown key `myOwnKey`, ignored", path.display()));
     assert_eq!(settings.store.flush_disk_type, FlushDiskType::AsyncFlush);
@@ -439,10 +396,8 @@ fn trailing_whitespace_is_trimmed_with_a_warning() {
     assert_eq!(settings.broker.broker_role, BrokerRole::Slave);
     let text = messages(&warnings);
     assert_eq!(text.len(), 2, "{text:?}");
-    assert!(text[0].starts_with(&format!(
-        "{}:1: trailing whitespace removed from the value of `listenPort`",
-        path.display()
-    )));
+    assert!(text[0]
+        .starts_with(&format!("{}:1: trailing whitespace removed from the value of `listenPort`", path.display())));
     assert!(text[1].contains(":2: trailing whitespace removed from the value of `brokerRole`"));
 }
 
@@ -489,20 +444,14 @@ fn a_missing_file_names_the_path_and_the_os_error() {
 
 #[test]
 fn both_spellings_present_the_new_one_wins_and_the_warning_says_so() {
-    let path = temp_properties(
-        "both-spellings",
-        "mapedFileSizeCommitLog=536870912\nmappedFileSizeCommitLog=268435456\n",
-    );
+    let path =
+        temp_properties("both-spellings", "mapedFileSizeCommitLog=536870912\nmappedFileSizeCommitLog=268435456\n");
     let (settings, warnings) = load(&path);
     assert_eq!(settings.store.segment_size_bytes, 268_435_456);
     let text = messages(&warnings);
     assert_eq!(text.len(), 1, "{text:?}");
     assert!(text[0].contains(":1: `mapedFileSizeCommitLog` is the old spelling"), "{}", text[0]);
-    assert!(
-        text[0].contains("`mappedFileSizeCommitLog` (") && text[0].contains(":2) wins"),
-        "{}",
-        text[0]
-    );
+    assert!(text[0].contains("`mappedFileSizeCommitLog` (") && text[0].contains(":2) wins"), "{}", text[0]);
 }
 
 #[test]
@@ -511,10 +460,7 @@ fn a_slave_needs_a_positive_broker_id() {
     let error = load_error(&path);
     assert_eq!(
         error.to_string(),
-        format!(
-            "{}:2: Slave's brokerId must be > 0 (brokerRole=SLAVE, brokerId=0)",
-            path.display()
-        )
+        format!("{}:2: Slave's brokerId must be > 0 (brokerRole=SLAVE, brokerId=0)", path.display())
     );
     assert_eq!(error.exit_code(), 2);
     let path = temp_properties("slave-default-id", "brokerRole=SLAVE\n");
@@ -528,11 +474,7 @@ fn ha_listen_port_is_always_listen_port_plus_one() {
     assert_eq!(settings.net.ha_port(), 20912);
     assert_eq!(effective(&settings, "haListenPort").as_deref(), Some("20912"));
     let text = messages(&warnings);
-    assert!(
-        text.iter()
-            .any(|m| m.contains(":2: haListenPort=30000 is ignored") && m.contains("(20912)")),
-        "{text:?}"
-    );
+    assert!(text.iter().any(|m| m.contains(":2: haListenPort=30000 is ignored") && m.contains("(20912)")), "{text:?}");
     let path = temp_properties("ha-port-same", "listenPort=20911\nhaListenPort=20912\n");
     assert!(load(&path).1.iter().all(|w| !matches!(w, Warning::HaListenPortIgnored { .. })));
 }
@@ -554,16 +496,12 @@ fn features_ringmq_lacks_are_said_loudly_when_switched_on() {
     let (_, warnings) = load(&path);
     let text = messages(&warnings);
     assert!(text[0].contains(":1: `aclEnable`=true: ringmq has no ACL"), "{text:?}");
-    assert!(
-        text[1].contains(":2: `enableDLegerCommitLog` is accepted for compatibility"),
-        "{text:?}"
-    );
+    assert!(text[1].contains(":2: `enableDLegerCommitLog` is accepted for compatibility"), "{text:?}");
 }
 
 #[test]
 fn out_of_range_values_are_clamped_like_java_with_a_warning() {
-    let path =
-        temp_properties("clamp", "diskMaxUsedSpaceRatio=99\nregisterNameServerPeriod=90000\n");
+    let path = temp_properties("clamp", "diskMaxUsedSpaceRatio=99\nregisterNameServerPeriod=90000\n");
     let (settings, warnings) = load(&path);
     assert_eq!(settings.store.disk_max_used_space_ratio_percent, 95);
     assert_eq!(settings.broker.register_name_server_period_ms, 60_000);
@@ -576,11 +514,7 @@ fn dash_p_prints_every_key_and_dash_m_the_important_ones() {
     let (settings, _) = load(&vector("shipped/2m-2s-sync/broker-a-s.properties"));
     let all = print_all(&settings.effective);
     for row in schema::rows_for(Process::Broker) {
-        assert!(
-            all.contains(&format!("\n{}=", row.key)) || all.starts_with(&format!("{}=", row.key)),
-            "{}",
-            row.key
-        );
+        assert!(all.contains(&format!("\n{}=", row.key)) || all.starts_with(&format!("{}=", row.key)), "{}", row.key);
     }
     assert!(all.contains("\nbrokerRole=SLAVE\n"));
     assert!(all.contains(&format!("\nshardCount={}\n", settings.broker.shard_count)));
@@ -612,14 +546,8 @@ fn the_nameserver_reads_its_own_keys_and_netty_server_keys_only() {
     assert_eq!(settings.namesrv.config_store_path, path);
     let text = messages(&warnings);
     assert_eq!(text.len(), 2, "{text:?}");
-    assert!(
-        text[0].contains(":4: key `brokerName` is read by the broker, not the nameserver"),
-        "{text:?}"
-    );
-    assert!(
-        text[1].contains(":5: unknown key `listenPrt`, ignored (did you mean `listenPort`?)"),
-        "{text:?}"
-    );
+    assert!(text[0].contains(":4: key `brokerName` is read by the broker, not the nameserver"), "{text:?}");
+    assert!(text[1].contains(":5: unknown key `listenPrt`, ignored (did you mean `listenPort`?)"), "{text:?}");
 
     let (defaults, warnings) = load_namesrv(None).unwrap();
     assert!(warnings.is_empty());
@@ -632,9 +560,7 @@ fn the_nameserver_reads_its_own_keys_and_netty_server_keys_only() {
 fn namesrv_keys_in_a_broker_file_are_named_as_such() {
     let path = temp_properties("broker-with-namesrv-key", "kvConfigPath=/x\n");
     let (_, warnings) = load(&path);
-    assert!(warnings[0]
-        .to_string()
-        .contains("key `kvConfigPath` is read by the nameserver, not the broker"));
+    assert!(warnings[0].to_string().contains("key `kvConfigPath` is read by the nameserver, not the broker"));
 }
 
 #[test]

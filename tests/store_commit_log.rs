@@ -65,7 +65,10 @@ fn append(log: &RefCell<CommitLog<MemoryStorage>>, body: &[u8]) -> Position {
     log.borrow_mut().append(size_of(body), |position| encode(body, position)).unwrap()
 }
 
-fn open(storage: &MemoryStorage, mode: RecoveryMode) -> Result<(RefCell<CommitLog<MemoryStorage>>, Vec<(Position, Vec<u8>)>), RecoveryError> {
+/// The reopened log and every record the scan handed over.
+type Reopened = (RefCell<CommitLog<MemoryStorage>>, Vec<(Position, Vec<u8>)>);
+
+fn open(storage: &MemoryStorage, mode: RecoveryMode) -> Result<Reopened, RecoveryError> {
     let mut seen = Vec::new();
     let log = block_on(recovery::open(storage.clone(), options(), mode, |record| {
         seen.push((record.position, record.bytes.to_vec()));
@@ -128,7 +131,11 @@ fn a_segment_roll_writes_a_blank_record_and_recovery_follows_it() {
     block_on(flush::flush(&log, true)).unwrap();
     assert!(positions.iter().any(|position| *position >= 2 * SEGMENT_BYTES), "three segments used");
     for position in &positions {
-        assert_eq!(position / SEGMENT_BYTES, (position + size_of(&body(0, 5000)) as u64 - 1) / SEGMENT_BYTES, "no record spans segments");
+        assert_eq!(
+            position / SEGMENT_BYTES,
+            (position + size_of(&body(0, 5000)) as u64 - 1) / SEGMENT_BYTES,
+            "no record spans segments"
+        );
     }
     let end = log.borrow().appended();
     drop(log);
@@ -254,7 +261,9 @@ fn appends_are_refused_as_busy_when_the_disk_falls_behind() {
     let mut refused = false;
     for index in 0..10 {
         let record_body = body(index, 1000);
-        if let Err(AppendError::Busy { .. }) = log.borrow_mut().append(size_of(&record_body), |position| encode(&record_body, position)) {
+        if let Err(AppendError::Busy { .. }) =
+            log.borrow_mut().append(size_of(&record_body), |position| encode(&record_body, position))
+        {
             refused = true;
         }
     }

@@ -44,7 +44,18 @@ fn complete_ack_lines(output: &[u8]) -> Vec<String> {
 
 fn kill_writer_at_random(store: &str, random: &mut Random) -> Vec<String> {
     let mut child = Command::new(ringmq_binary())
-        .args(["store-check", "write", "--dir", store, "--writers", "8", "--body-bytes", "1024", "--segment-bytes", "1048576"])
+        .args([
+            "store-check",
+            "write",
+            "--dir",
+            store,
+            "--writers",
+            "8",
+            "--body-bytes",
+            "1024",
+            "--segment-bytes",
+            "1048576",
+        ])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -68,13 +79,10 @@ fn every_record_acknowledged_under_sync_flush_survives_sigkill() {
     let store = scratch.0.join("store");
     let store = store.to_str().unwrap();
     let acks_path = scratch.0.join("acks.txt");
-    let seed = std::env::var("RINGMQ_CRASH_SEED")
-        .ok()
-        .and_then(|text| text.parse().ok())
-        .unwrap_or_else(|| {
-            let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64;
-            (nanos ^ u64::from(std::process::id())) | 1
-        });
+    let seed = std::env::var("RINGMQ_CRASH_SEED").ok().and_then(|text| text.parse().ok()).unwrap_or_else(|| {
+        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64;
+        (nanos ^ u64::from(std::process::id())) | 1
+    });
     let rounds = std::env::var("RINGMQ_CRASH_ROUNDS").ok().and_then(|text| text.parse().ok()).unwrap_or(ROUNDS_DEFAULT);
     println!("seed {seed}, {rounds} rounds");
     let mut random = Random(seed);

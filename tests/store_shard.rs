@@ -47,7 +47,12 @@ fn options(scratch: &Scratch) -> StoreOptions {
     }
 }
 
-fn put(store: &ShardStore<MemoryStorage>, queue_id: i32, index: usize, tag: &str) -> ringmq::store::shard_store::PutResult {
+fn put(
+    store: &ShardStore<MemoryStorage>,
+    queue_id: i32,
+    index: usize,
+    tag: &str,
+) -> ringmq::store::shard_store::PutResult {
     let body = format!("body-{index}").repeat(20);
     let key = format!("key-{index}");
     let properties = format!("TAGS\u{1}{tag}\u{2}KEYS\u{1}{key}");
@@ -149,7 +154,9 @@ fn retention_deletes_old_segments_and_moves_queue_minimums_and_a_full_disk_refus
             block_on(flush::flush(&store.log_cell_for_tests(), true)).unwrap();
         }
     }
-    let segments = |storage: &MemoryStorage| storage.paths().iter().filter(|path| path.starts_with(scratch.0.join("commitlog"))).count();
+    let segments = |storage: &MemoryStorage| {
+        storage.paths().iter().filter(|path| path.starts_with(scratch.0.join("commitlog"))).count()
+    };
     let before = segments(&storage);
     assert!(before >= 3);
     let now = ringmq::protocol::now_ms();

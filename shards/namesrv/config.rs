@@ -14,8 +14,8 @@ pub(super) fn handle(shard: &NamesrvShard, request: &Command) -> Result<Command,
         let text: String = options.effective.iter().map(|(key, value)| format!("{key}={value}\n")).collect();
         return Ok(success(request).with_body(text.into_bytes()));
     }
-    let text = std::str::from_utf8(&request.body)
-        .map_err(|_| RequestError::Body("the config body is not UTF-8".into()))?;
+    let text =
+        std::str::from_utf8(&request.body).map_err(|_| RequestError::Body("the config body is not UTF-8".into()))?;
     let updates: Vec<(String, String)> = crate::config::lexer::lex(text)
         .map_err(|error| RequestError::Body(format!("the config body does not parse: {error}")))?
         .entries
@@ -24,8 +24,9 @@ pub(super) fn handle(shard: &NamesrvShard, request: &Command) -> Result<Command,
         .collect();
     let mut options = shard.options.borrow_mut();
     if updates.iter().any(|(key, _)| options.config_black_list.iter().any(|black| black == key)) {
-        return Ok(Command::response_to(request, response::NO_PERMISSION)
-            .with_remark("Can not update config in black list."));
+        return Ok(
+            Command::response_to(request, response::NO_PERMISSION).with_remark("Can not update config in black list.")
+        );
     }
     for (key, value) in updates {
         info!("updateNamesrvConfig: {key}={value}");

@@ -102,25 +102,6 @@ impl KvConfig {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn kv_entries_persist_and_reload() {
-        let directory = std::env::temp_dir().join(format!("ringmq-kv-{}", std::process::id()));
-        let path = directory.join("kvConfig.json");
-        let mut kv = KvConfig::load(Some(path.clone()));
-        assert!(kv.put("ORDER_TOPIC_CONFIG", "T", "broker-a:4"));
-        kv.put("ns", "k", "v");
-        kv.delete("ns", "k");
-        let reloaded = KvConfig::load(Some(path));
-        assert_eq!(reloaded.get("ORDER_TOPIC_CONFIG", "T"), Some("broker-a:4"));
-        assert!(reloaded.namespace("ns").is_none());
-        std::fs::remove_dir_all(directory).unwrap();
-    }
-}
-
 /// PUT_KV_CONFIG (100), GET_KV_CONFIG (101), DELETE_KV_CONFIG (102), GET_KVLIST_BY_NAMESPACE (219).
 pub(super) fn handle(
     shard: &super::NamesrvShard,
@@ -152,10 +133,8 @@ pub(super) fn handle(
                     GetKvConfigResponseHeader { value: Some(value.to_string()) }.encode(&mut reply.ext_fields);
                     Ok(reply)
                 }
-                None => Ok(Command::response_to(request, response::QUERY_NOT_FOUND).with_remark(format!(
-                    "No config item, Namespace: {} Key: {}",
-                    header.namespace, header.key
-                ))),
+                None => Ok(Command::response_to(request, response::QUERY_NOT_FOUND)
+                    .with_remark(format!("No config item, Namespace: {} Key: {}", header.namespace, header.key))),
             }
         }
         code::DELETE_KV_CONFIG => {
@@ -173,5 +152,24 @@ pub(super) fn handle(
                     .with_remark(format!("No config item, Namespace: {}", header.namespace))),
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kv_entries_persist_and_reload() {
+        let directory = std::env::temp_dir().join(format!("ringmq-kv-{}", std::process::id()));
+        let path = directory.join("kvConfig.json");
+        let mut kv = KvConfig::load(Some(path.clone()));
+        assert!(kv.put("ORDER_TOPIC_CONFIG", "T", "broker-a:4"));
+        kv.put("ns", "k", "v");
+        kv.delete("ns", "k");
+        let reloaded = KvConfig::load(Some(path));
+        assert_eq!(reloaded.get("ORDER_TOPIC_CONFIG", "T"), Some("broker-a:4"));
+        assert!(reloaded.namespace("ns").is_none());
+        std::fs::remove_dir_all(directory).unwrap();
     }
 }

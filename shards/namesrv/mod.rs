@@ -67,9 +67,9 @@ impl NamesrvShard {
 
     fn dispatch(&self, connection: &Connection, request: &Command) -> Result<Option<Command>, RequestError> {
         match request.code {
-            request::REGISTER_BROKER
-            | request::UNREGISTER_BROKER
-            | request::QUERY_DATA_VERSION => register::handle(self, connection, request),
+            request::REGISTER_BROKER | request::UNREGISTER_BROKER | request::QUERY_DATA_VERSION => {
+                register::handle(self, connection, request)
+            }
             request::GET_ROUTEINFO_BY_TOPIC
             | request::GET_BROKER_CLUSTER_INFO
             | request::GET_ALL_TOPIC_LIST_FROM_NAMESERVER
@@ -85,9 +85,7 @@ impl NamesrvShard {
             | request::GET_KV_CONFIG
             | request::DELETE_KV_CONFIG
             | request::GET_KVLIST_BY_NAMESPACE => kv::handle(self, request).map(Some),
-            request::GET_NAMESRV_CONFIG | request::UPDATE_NAMESRV_CONFIG => {
-                config::handle(self, request).map(Some)
-            }
+            request::GET_NAMESRV_CONFIG | request::UPDATE_NAMESRV_CONFIG => config::handle(self, request).map(Some),
             code => Err(RequestError::NotSupported(code)),
         }
     }

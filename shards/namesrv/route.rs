@@ -44,8 +44,7 @@ fn route(shard: &NamesrvShard, request: &Command) -> Result<Command, RequestErro
         return Ok(Command::response_to(request, response::TOPIC_NOT_EXIST).with_remark(remark));
     };
     if shard.options.borrow().order_message_enable {
-        route.order_topic_conf =
-            shard.kv.borrow().get(ORDER_TOPIC_CONFIG, &header.topic).map(str::to_string);
+        route.order_topic_conf = shard.kv.borrow().get(ORDER_TOPIC_CONFIG, &header.topic).map(str::to_string);
     }
     // As the 4.9.4 nameserver: standard JSON for clients at 4.9.4 or later (or that ask for it),
     // fastjson's unquoted integer keys for older ones, which is what they were built against.

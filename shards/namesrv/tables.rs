@@ -6,9 +6,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use tracing::info;
 
 use crate::limits::{NAMESRV_BROKERS_MAX, NAMESRV_TOPICS_MAX};
-use crate::protocol::bodies::{
-    BrokerData, ClusterInfo, DataVersion, QueueData, RegisterBrokerBody, TopicRouteData,
-};
+use crate::protocol::bodies::{BrokerData, ClusterInfo, DataVersion, QueueData, RegisterBrokerBody, TopicRouteData};
 use crate::protocol::codes::perm;
 use crate::protocol::headers::RegisterBrokerRequestHeader;
 
@@ -78,40 +76,28 @@ impl RouteTables {
         now_ms: i64,
     ) -> Result<RegisterOutcome, TablesError> {
         let address = &header.broker_addr;
-        if !self.broker_live_table.contains_key(address)
-            && self.broker_live_table.len() >= NAMESRV_BROKERS_MAX
-        {
+        if !self.broker_live_table.contains_key(address) && self.broker_live_table.len() >= NAMESRV_BROKERS_MAX {
             return Err(TablesError::TooManyBrokers { brokers_max: NAMESRV_BROKERS_MAX });
         }
         let wrapper = &body.topic_config_serialize_wrapper;
-        let new_topics = wrapper
-            .topic_config_table
-            .keys()
-            .filter(|topic| !self.topic_queue_table.contains_key(*topic))
-            .count();
+        let new_topics =
+            wrapper.topic_config_table.keys().filter(|topic| !self.topic_queue_table.contains_key(*topic)).count();
         if header.broker_id == 0 && self.topic_queue_table.len() + new_topics > NAMESRV_TOPICS_MAX {
             return Err(TablesError::TooManyTopics { topics_max: NAMESRV_TOPICS_MAX });
         }
-        self.cluster_addr_table
-            .entry(header.cluster_name.clone())
-            .or_default()
-            .insert(header.broker_name.clone());
-        let broker_data = self.broker_addr_table.entry(header.broker_name.clone()).or_insert_with(|| {
-            BrokerData {
-                broker_addrs: BTreeMap::new(),
-                broker_name: header.broker_name.clone(),
-                cluster: header.cluster_name.clone(),
-                enable_acting_master: false,
-            }
+        self.cluster_addr_table.entry(header.cluster_name.clone()).or_default().insert(header.broker_name.clone());
+        let broker_data = self.broker_addr_table.entry(header.broker_name.clone()).or_insert_with(|| BrokerData {
+            broker_addrs: BTreeMap::new(),
+            broker_name: header.broker_name.clone(),
+            cluster: header.cluster_name.clone(),
+            enable_acting_master: false,
         });
         // The same address under another id is a slave that became master (or the reverse).
         broker_data.broker_addrs.retain(|id, addr| !(addr == address && *id != header.broker_id));
         let previous = broker_data.broker_addrs.insert(header.broker_id, address.clone());
         let first_registration = previous.is_none();
-        let version_changed = self
-            .broker_live_table
-            .get(address)
-            .is_none_or(|live| live.data_version != wrapper.data_version);
+        let version_changed =
+            self.broker_live_table.get(address).is_none_or(|live| live.data_version != wrapper.data_version);
         if header.broker_id == 0 && (version_changed || first_registration) {
             for config in wrapper.topic_config_table.values() {
                 let queue = QueueData {
@@ -149,15 +135,13 @@ impl RouteTables {
         if broker_id == 0 {
             return RegisterOutcome::default();
         }
-        let Some(master) = self.broker_addr_table.get(broker_name).and_then(|d| d.broker_addrs.get(&0))
-        else {
+        let Some(master) = self.broker_addr_table.get(broker_name).and_then(|d| d.broker_addrs.get(&0)) else {
             return RegisterOutcome::default();
         };
         match self.broker_live_table.get(master) {
-            Some(live) => RegisterOutcome {
-                master_addr: Some(master.clone()),
-                ha_server_addr: Some(live.ha_server_addr.clone()),
-            },
+            Some(live) => {
+                RegisterOutcome { master_addr: Some(master.clone()), ha_server_addr: Some(live.ha_server_addr.clone()) }
+            }
             None => RegisterOutcome::default(),
         }
     }
@@ -253,10 +237,8 @@ impl RouteTables {
     /// GET_ROUTEINFO_BY_TOPIC: `None` when the topic has no queue data or no live broker data.
     pub fn route(&self, topic: &str) -> Option<TopicRouteData> {
         let queues = self.topic_queue_table.get(topic)?;
-        let broker_datas: Vec<BrokerData> = queues
-            .keys()
-            .filter_map(|name| self.broker_addr_table.get(name).cloned())
-            .collect();
+        let broker_datas: Vec<BrokerData> =
+            queues.keys().filter_map(|name| self.broker_addr_table.get(name).cloned()).collect();
         if queues.is_empty() || broker_datas.is_empty() {
             return None;
         }
@@ -303,10 +285,7 @@ impl RouteTables {
     pub fn system_topics(&self) -> (BTreeSet<String>, Option<String>) {
         let mut topics: BTreeSet<String> = self.cluster_addr_table.keys().cloned().collect();
         topics.extend(self.broker_addr_table.keys().cloned());
-        let address = self
-            .broker_addr_table
-            .values()
-            .find_map(|data| data.broker_addrs.values().next().cloned());
+        let address = self.broker_addr_table.values().find_map(|data| data.broker_addrs.values().next().cloned());
         (topics, address)
     }
 
@@ -409,8 +388,7 @@ mod tests {
     fn a_slave_learns_its_master_and_never_changes_queue_data() {
         let mut tables = RouteTables::default();
         tables.register(&header("broker-a", "10.0.0.1:10911", 0), &body(&["T"], 1), 1, 0).unwrap();
-        let outcome =
-            tables.register(&header("broker-a", "10.0.0.2:10911", 1), &body(&["S"], 1), 2, 0).unwrap();
+        let outcome = tables.register(&header("broker-a", "10.0.0.2:10911", 1), &body(&["S"], 1), 2, 0).unwrap();
         assert_eq!(outcome.master_addr.as_deref(), Some("10.0.0.1:10911"));
         assert_eq!(outcome.ha_server_addr.as_deref(), Some("10.0.0.1:10912"));
         assert!(tables.route("S").is_none());

@@ -4,8 +4,7 @@
 use tracing::info;
 
 use crate::protocol::headers::{
-    AddWritePermResponseHeader, BrokerNameRequestHeader, DeleteTopicInNamesrvRequestHeader,
-    WipeWritePermResponseHeader,
+    AddWritePermResponseHeader, BrokerNameRequestHeader, DeleteTopicInNamesrvRequestHeader, WipeWritePermResponseHeader,
 };
 use crate::protocol::{request, Command, Header};
 

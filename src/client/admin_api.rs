@@ -114,11 +114,8 @@ pub fn register_request(registration: &BrokerRegistration) -> Command {
     for topic in &registration.topics {
         body.topic_config_serialize_wrapper.topic_config_table.insert(topic.topic_name.clone(), topic.clone());
     }
-    let encoded = if registration.compressed {
-        body.encode_compressed()
-    } else {
-        crate::protocol::bodies::to_json(&body)
-    };
+    let encoded =
+        if registration.compressed { body.encode_compressed() } else { crate::protocol::bodies::to_json(&body) };
     let mut request = Command::request(request::REGISTER_BROKER, 0);
     RegisterBrokerRequestHeader {
         broker_name: registration.broker_name.clone(),

@@ -32,12 +32,9 @@ impl fmt::Display for ClientError {
             Self::Connect { address, reason } => write!(f, "connect to <{address}> failed: {reason}"),
             Self::Io { address, reason } => write!(f, "call to <{address}> failed: {reason}"),
             Self::Frame { address, reason } => write!(f, "bad frame from <{address}>: {reason}"),
-            Self::Response { code, remark } => write!(
-                f,
-                "CODE: {code} ({})  DESC: {}",
-                response::name(*code),
-                remark.as_deref().unwrap_or("")
-            ),
+            Self::Response { code, remark } => {
+                write!(f, "CODE: {code} ({})  DESC: {}", response::name(*code), remark.as_deref().unwrap_or(""))
+            }
             Self::Body(reason) => write!(f, "bad response body: {reason}"),
         }
     }
@@ -75,7 +72,8 @@ impl BlockingClient {
         request.opaque = self.next_opaque;
         self.next_opaque = self.next_opaque.wrapping_add(1);
         let stream = self.connection(address)?;
-        let io_error = |error: std::io::Error| ClientError::Io { address: address.to_string(), reason: error.to_string() };
+        let io_error =
+            |error: std::io::Error| ClientError::Io { address: address.to_string(), reason: error.to_string() };
         stream.write_all(&frame::encode_to_bytes(&request)).map_err(io_error)
     }
 
@@ -94,7 +92,8 @@ impl BlockingClient {
 
     fn invoke_on_connection(&mut self, address: &str, request: &Command) -> Result<Command, ClientError> {
         let stream = self.connection(address)?;
-        let io_error = |error: std::io::Error| ClientError::Io { address: address.to_string(), reason: error.to_string() };
+        let io_error =
+            |error: std::io::Error| ClientError::Io { address: address.to_string(), reason: error.to_string() };
         stream.write_all(&frame::encode_to_bytes(request)).map_err(io_error)?;
         let mut buffer = BytesMut::with_capacity(4096);
         let mut chunk = [0u8; 64 * 1024];

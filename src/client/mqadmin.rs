@@ -76,9 +76,9 @@ pub enum AdminError {
 impl std::fmt::Display for AdminError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Self::NoNamesrv => f.write_str(
-                "no name server address: pass -n 'host:9876[;host:9876]' or set NAMESRV_ADDR",
-            ),
+            Self::NoNamesrv => {
+                f.write_str("no name server address: pass -n 'host:9876[;host:9876]' or set NAMESRV_ADDR")
+            }
             Self::Client(error) => write!(f, "{error}"),
         }
     }
@@ -168,8 +168,16 @@ fn cluster_list(
         let _ = writeln!(
             out,
             "{:<16}  {:<22}  {:<4}  {:<22} {:<16} {:>19} {:>19} {:>10} {:>5} {:>6}",
-            "#Cluster Name", "#Broker Name", "#BID", "#Addr", "#Version", "#InTPS(LOAD)", "#OutTPS(LOAD)",
-            "#PCWait(ms)", "#Hour", "#SPACE"
+            "#Cluster Name",
+            "#Broker Name",
+            "#BID",
+            "#Addr",
+            "#Version",
+            "#InTPS(LOAD)",
+            "#OutTPS(LOAD)",
+            "#PCWait(ms)",
+            "#Hour",
+            "#SPACE"
         );
     }
     for (cluster, broker_names) in &info.cluster_addr_table {
@@ -264,7 +272,12 @@ impl BrokerRow<'_> {
     }
 }
 
-fn topic_list(api: &mut AdminApi, namesrvs: &[String], cluster_model: bool, out: &mut dyn Write) -> Result<(), AdminError> {
+fn topic_list(
+    api: &mut AdminApi,
+    namesrvs: &[String],
+    cluster_model: bool,
+    out: &mut dyn Write,
+) -> Result<(), AdminError> {
     let topics = with_namesrv(api, namesrvs, |api, address| api.topic_list(address))?;
     if !cluster_model {
         for topic in &topics {

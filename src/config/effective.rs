@@ -36,11 +36,7 @@ impl Values {
     /// them in once the keys they derive from are known.
     pub fn defaults(process: Process) -> Values {
         let settings = schema::rows_for(process)
-            .map(|row| Setting {
-                row,
-                text: row.default.resolve(process).unwrap_or_default(),
-                origin: Origin::Default,
-            })
+            .map(|row| Setting { row, text: row.default.resolve(process).unwrap_or_default(), origin: Origin::Default })
             .collect();
         Values { process, settings, unknown: Vec::new() }
     }
@@ -91,10 +87,8 @@ impl Values {
     /// `key=value` pairs for `-p` and GET_BROKER_CONFIG: rows in table order, then the unknown
     /// keys in file order.
     pub fn effective(&self) -> Vec<(String, String)> {
-        let rows =
-            self.settings.iter().map(|setting| (setting.row.key.to_owned(), setting.text.clone()));
-        let unknown =
-            self.unknown.iter().map(|unknown| (unknown.key.clone(), unknown.text.clone()));
+        let rows = self.settings.iter().map(|setting| (setting.row.key.to_owned(), setting.text.clone()));
+        let unknown = self.unknown.iter().map(|unknown| (unknown.key.clone(), unknown.text.clone()));
         rows.chain(unknown).collect()
     }
 
@@ -119,8 +113,7 @@ impl Values {
             Kind::Port => (1, 65535, "int"),
             other => panic!("config key `{key}` is a {other:?}, not an integer"),
         };
-        value::parse_integer(self.text(key), min, max, java)
-            .map_err(|expected| self.bad(key, expected))
+        value::parse_integer(self.text(key), min, max, java).map_err(|expected| self.bad(key, expected))
     }
 
     /// A non-negative integer as `u64` (the row's range must exclude negatives).
@@ -138,11 +131,7 @@ impl Values {
         value::parse_port(self.text(key)).map_err(|expected| self.bad(key, expected))
     }
 
-    pub fn parse<T>(
-        &self,
-        key: &str,
-        parse: impl Fn(&str) -> Result<T, value::Expected>,
-    ) -> Result<T, ConfigError> {
+    pub fn parse<T>(&self, key: &str, parse: impl Fn(&str) -> Result<T, value::Expected>) -> Result<T, ConfigError> {
         parse(self.text(key)).map_err(|expected| self.bad(key, expected))
     }
 }

@@ -163,8 +163,7 @@ fn lex_comment(lexed: &mut Lexed, comment: &[char], line: u32) {
         None => true,
     };
     if longer {
-        lexed.comment_longest =
-            Some(CommentLine { line, length_chars: comment.len(), key_value_pairs });
+        lexed.comment_longest = Some(CommentLine { line, length_chars: comment.len(), key_value_pairs });
     }
 }
 
@@ -176,9 +175,7 @@ fn is_key_value_token(token: &str) -> bool {
     };
     let mut key_chars = key.chars();
     let starts_alphabetic = key_chars.next().is_some_and(|c| c.is_ascii_alphabetic());
-    starts_alphabetic
-        && key_chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.')
-        && !value.is_empty()
+    starts_alphabetic && key_chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.') && !value.is_empty()
 }
 
 fn is_blank(c: char) -> bool {
@@ -468,10 +465,7 @@ mod tests {
 
     #[test]
     fn keys_may_contain_escaped_separators() {
-        assert_eq!(
-            pairs("a\\=b=1\nc\\:d:2\ne\\ f 3\n"),
-            vec![pair("a=b", "1"), pair("c:d", "2"), pair("e f", "3")]
-        );
+        assert_eq!(pairs("a\\=b=1\nc\\:d:2\ne\\ f 3\n"), vec![pair("a=b", "1"), pair("c:d", "2"), pair("e f", "3")]);
     }
 
     #[test]
@@ -512,10 +506,7 @@ mod tests {
                 Entry { key: "a".into(), value: "3".into(), line: 3 },
             ]
         );
-        assert_eq!(
-            lexed.duplicates,
-            vec![Duplicate { key: "a".into(), line_overridden: 1, line_effective: 3 }]
-        );
+        assert_eq!(lexed.duplicates, vec![Duplicate { key: "a".into(), line_overridden: 1, line_effective: 3 }]);
     }
 
     #[test]

@@ -40,10 +40,7 @@ const UNSUPPORTED_WHEN_TRUE: &[(&str, &str)] = &[
     ),
 ];
 
-pub fn load_broker(
-    path: Option<&Path>,
-    overrides: &Overrides,
-) -> Result<(BrokerSettings, Vec<Warning>), ConfigError> {
+pub fn load_broker(path: Option<&Path>, overrides: &Overrides) -> Result<(BrokerSettings, Vec<Warning>), ConfigError> {
     let mut warnings = Vec::new();
     let mut values = Values::defaults(Process::Broker);
     if let Some(path) = path {
@@ -78,8 +75,7 @@ pub fn load_namesrv(path: Option<&Path>) -> Result<(NamesrvSettings, Vec<Warning
 }
 
 fn read_file(path: &Path) -> Result<Lexed, ConfigError> {
-    let unreadable =
-        |error| ConfigError::new(ConfigErrorKind::Unreadable { path: path.to_path_buf(), error });
+    let unreadable = |error| ConfigError::new(ConfigErrorKind::Unreadable { path: path.to_path_buf(), error });
     let size_bytes = std::fs::metadata(path).map_err(unreadable)?.len();
     if size_bytes > CONFIG_FILE_BYTES_MAX {
         return Err(ConfigError::new(ConfigErrorKind::TooLarge {
@@ -90,27 +86,17 @@ fn read_file(path: &Path) -> Result<Lexed, ConfigError> {
     }
     let bytes = std::fs::read(path).map_err(unreadable)?;
     lexer::lex_bytes(&bytes).map_err(|error| {
-        ConfigError::new(ConfigErrorKind::Syntax {
-            path: path.to_path_buf(),
-            line: error.line,
-            message: error.message,
-        })
+        ConfigError::new(ConfigErrorKind::Syntax { path: path.to_path_buf(), line: error.line, message: error.message })
     })
 }
 
 /// Applies every entry of a lexed file, stopping at the first bad value. The file's warnings
 /// come out in line order.
-fn apply_file(
-    values: &mut Values,
-    path: &Path,
-    lexed: &Lexed,
-    warnings: &mut Vec<Warning>,
-) -> Result<(), ConfigError> {
+fn apply_file(values: &mut Values, path: &Path, lexed: &Lexed, warnings: &mut Vec<Warning>) -> Result<(), ConfigError> {
     let first_warning = warnings.len();
     let at = |line| Origin::File { path: path.to_path_buf(), line };
     for trimmed in &lexed.trimmed {
-        warnings
-            .push(Warning::TrailingWhitespace { at: at(trimmed.line), key: trimmed.key.clone() });
+        warnings.push(Warning::TrailingWhitespace { at: at(trimmed.line), key: trimmed.key.clone() });
     }
     for duplicate in &lexed.duplicates {
         warnings.push(Warning::Duplicate {
@@ -133,15 +119,13 @@ fn apply_file(
     for (entry, ghost) in ghosts {
         warnings.push(ghost_warning(values, at(entry.line), entry, ghost));
     }
-    warnings[first_warning..]
-        .sort_by_key(|warning| warning.origin().and_then(Origin::line).unwrap_or(0));
+    warnings[first_warning..].sort_by_key(|warning| warning.origin().and_then(Origin::line).unwrap_or(0));
     Ok(())
 }
 
 fn no_keys_warning(path: &Path, lexed: &Lexed) -> Warning {
     let collapsed_comment = lexed.comment_longest.clone().filter(|comment| {
-        comment.length_chars >= COLLAPSED_COMMENT_CHARS_MIN
-            && comment.key_value_pairs >= COLLAPSED_COMMENT_PAIRS_MIN
+        comment.length_chars >= COLLAPSED_COMMENT_CHARS_MIN && comment.key_value_pairs >= COLLAPSED_COMMENT_PAIRS_MIN
     });
     Warning::NoKeys { path: path.to_path_buf(), collapsed_comment }
 }
@@ -174,8 +158,7 @@ fn classify(process: Process, key: &str) -> Known {
             return Known::Ghost(ghost);
         }
     }
-    let read_by_other =
-        schema::find(process.other(), key).is_some() || schema::find_alias(key).is_some();
+    let read_by_other = schema::find(process.other(), key).is_some() || schema::find_alias(key).is_some();
     if read_by_other {
         Known::OtherProcess
     } else {
@@ -208,11 +191,7 @@ fn apply_entry<'a>(
         }
         Known::Unknown => {
             let suggestion = schema::suggest(values.process, &entry.key);
-            warnings.push(Warning::UnknownKey {
-                at: at.clone(),
-                key: entry.key.clone(),
-                suggestion,
-            });
+            warnings.push(Warning::UnknownKey { at: at.clone(), key: entry.key.clone(), suggestion });
             values.push_unknown(entry.key.clone(), entry.value.clone(), at);
         }
     }
@@ -259,8 +238,7 @@ fn apply_row(
         Kind::Path { .. } => expand_path(written_key, raw, &at, warnings)?,
         _ => raw.to_owned(),
     };
-    value::check(&row.kind, &text)
-        .map_err(|expected| ConfigError::bad_value(&at, written_key, raw, expected))?;
+    value::check(&row.kind, &text).map_err(|expected| ConfigError::bad_value(&at, written_key, raw, expected))?;
     values.set(row.key, text, at);
     Ok(())
 }
@@ -277,12 +255,7 @@ fn honour_warning(row: &'static KeyRow, text: &str, at: Origin) -> Option<Warnin
 
 /// Expands `$VAR`/`${VAR}` in a path. Java does not, so a Java broker given the same file kept
 /// its data under a directory literally named `$VAR/...`: if that exists, say so loudly.
-fn expand_path(
-    key: &str,
-    raw: &str,
-    at: &Origin,
-    warnings: &mut Vec<Warning>,
-) -> Result<String, ConfigError> {
+fn expand_path(key: &str, raw: &str, at: &Origin, warnings: &mut Vec<Warning>) -> Result<String, ConfigError> {
     let expanded = match value::expand_variables(raw, |name| std::env::var(name).ok()) {
         Ok(None) => return Ok(raw.to_owned()),
         Ok(Some(expanded)) => expanded,
@@ -318,8 +291,7 @@ fn expand_path(
 
 fn ghost_warning(values: &Values, at: Origin, entry: &Entry, ghost: &'static Ghost) -> Warning {
     let root = Path::new(values.text("storePathRootDir"));
-    let path_derived =
-        ghost.path_under_root.map(|relative| root.join(relative).display().to_string());
+    let path_derived = ghost.path_under_root.map(|relative| root.join(relative).display().to_string());
     Warning::Ghost {
         at,
         key: entry.key.clone(),
@@ -335,9 +307,7 @@ fn apply_namesrv_addr(values: &mut Values, overrides: &Overrides) -> Result<(), 
         Some(text) => (text.clone(), Origin::CommandLine { flag: "-n" }),
         None if values.is_set("namesrvAddr") => return Ok(()),
         None => match std::env::var("NAMESRV_ADDR") {
-            Ok(text) if !text.is_empty() => {
-                (text, Origin::Environment { variable: "NAMESRV_ADDR" })
-            }
+            Ok(text) if !text.is_empty() => (text, Origin::Environment { variable: "NAMESRV_ADDR" }),
             _ => return Ok(()),
         },
     };
@@ -410,11 +380,7 @@ fn fix_broker_id(values: &mut Values, warnings: &mut Vec<Warning>) -> Result<(),
 
 /// Without a name-server address the broker embeds one; its port must not be one of the
 /// broker's own three.
-fn check_embedded_namesrv_port(
-    values: &Values,
-    broker: &BrokerConfig,
-    net: &NetConfig,
-) -> Result<(), ConfigError> {
+fn check_embedded_namesrv_port(values: &Values, broker: &BrokerConfig, net: &NetConfig) -> Result<(), ConfigError> {
     let port = broker.namesrv_listen_port;
     let broker_ports = [net.fast_port(), net.listen_port, net.ha_port()];
     if !broker.namesrv_addrs.is_empty() || !broker_ports.contains(&port) {

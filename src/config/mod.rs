@@ -59,15 +59,9 @@ impl BrokerSettings {
         let port = self.broker.namesrv_listen_port;
         let mut values = Values::defaults(Process::Namesrv);
         values.set("listenPort", port.to_string(), Origin::Default);
-        let net =
-            NetConfig { listen_port: port, channel_idle_seconds: self.net.channel_idle_seconds };
+        let net = NetConfig { listen_port: port, channel_idle_seconds: self.net.channel_idle_seconds };
         values.set_text("serverChannelMaxIdleTimeSeconds", net.channel_idle_seconds.to_string());
-        Some(NamesrvSettings {
-            namesrv: NamesrvConfig::defaults(),
-            net,
-            effective: values.effective(),
-            source: None,
-        })
+        Some(NamesrvSettings { namesrv: NamesrvConfig::defaults(), net, effective: values.effective(), source: None })
     }
 }
 

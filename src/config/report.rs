@@ -172,11 +172,9 @@ impl fmt::Display for Warning {
                     None => Ok(()),
                 }
             }
-            Warning::OtherProcessKey { at, key, reader } => write!(
-                f,
-                "{at}: key `{key}` is read by the {}, not the {reader}; ignored",
-                reader.other()
-            ),
+            Warning::OtherProcessKey { at, key, reader } => {
+                write!(f, "{at}: key `{key}` is read by the {}, not the {reader}; ignored", reader.other())
+            }
             Warning::Alias { at, old_key, new_key, note, overridden_by } => match overridden_by {
                 Some(new_at) => write!(
                     f,
@@ -248,9 +246,7 @@ fn fmt_more(warning: &Warning, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         Warning::NotHonoured { at, key } => {
             write!(f, "{at}: `{key}` is accepted for compatibility and has no effect in ringmq")
         }
-        Warning::NoKeys { path, collapsed_comment } => {
-            fmt_no_keys(f, path, collapsed_comment.as_ref())
-        }
+        Warning::NoKeys { path, collapsed_comment } => fmt_no_keys(f, path, collapsed_comment.as_ref()),
         Warning::ByteOrderMark { path } => write!(
             f,
             "{}:1: the file starts with a UTF-8 byte-order mark, skipped (a Java broker reads it \
@@ -266,11 +262,7 @@ fn fmt_no_keys(
     path: &std::path::Path,
     collapsed_comment: Option<&CommentLine>,
 ) -> fmt::Result {
-    write!(
-        f,
-        "{}: the file defines no keys at all; every setting is at its default",
-        path.display()
-    )?;
+    write!(f, "{}: the file defines no keys at all; every setting is at its default", path.display())?;
     match collapsed_comment {
         Some(comment) => write!(
             f,
@@ -381,10 +373,9 @@ impl fmt::Display for ConfigError {
                  `{variable}` is not set{}",
                 unset_variable_hint(variable)
             ),
-            ConfigErrorKind::SlaveBrokerId { at, broker_id } => write!(
-                f,
-                "{at}: Slave's brokerId must be > 0 (brokerRole=SLAVE, brokerId={broker_id})"
-            ),
+            ConfigErrorKind::SlaveBrokerId { at, broker_id } => {
+                write!(f, "{at}: Slave's brokerId must be > 0 (brokerRole=SLAVE, brokerId={broker_id})")
+            }
             ConfigErrorKind::PortConflict { at, key, message } => {
                 write!(f, "{at}: key `{key}`: {message}")
             }

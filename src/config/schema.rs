@@ -228,9 +228,7 @@ impl DefaultValue {
             DefaultValue::PerProcess { broker, namesrv } => {
                 format!("`{broker}` (broker), `{namesrv}` (nameserver)")
             }
-            DefaultValue::Host { describe, .. } | DefaultValue::Derived(describe) => {
-                (*describe).to_owned()
-            }
+            DefaultValue::Host { describe, .. } | DefaultValue::Derived(describe) => (*describe).to_owned(),
         }
     }
 }
@@ -289,15 +287,7 @@ const fn row(
     flags: u8,
     doc: &'static str,
 ) -> KeyRow {
-    KeyRow {
-        key,
-        section,
-        kind,
-        default,
-        honoured: flags & H != 0,
-        important: flags & AM != 0,
-        doc,
-    }
+    KeyRow { key, section, kind, default, honoured: flags & H != 0, important: flags & AM != 0, doc }
 }
 
 /// Keys `BrokerStartup.properties2SystemEnv` reads from the file that are not fields of any
@@ -839,24 +829,9 @@ pub static GHOSTS: &[Ghost] = &[
         path_under_root: Some("consumequeue"),
         meant_key: None,
     },
-    Ghost {
-        key: "storePathIndex",
-        explanation: DERIVED_PATH,
-        path_under_root: Some("index"),
-        meant_key: None,
-    },
-    Ghost {
-        key: "storeCheckpoint",
-        explanation: DERIVED_PATH,
-        path_under_root: Some("checkpoint"),
-        meant_key: None,
-    },
-    Ghost {
-        key: "abortFile",
-        explanation: DERIVED_PATH,
-        path_under_root: Some("abort"),
-        meant_key: None,
-    },
+    Ghost { key: "storePathIndex", explanation: DERIVED_PATH, path_under_root: Some("index"), meant_key: None },
+    Ghost { key: "storeCheckpoint", explanation: DERIVED_PATH, path_under_root: Some("checkpoint"), meant_key: None },
+    Ghost { key: "abortFile", explanation: DERIVED_PATH, path_under_root: Some("abort"), meant_key: None },
     Ghost {
         key: "fileReserverdTime",
         explanation: "a misspelling (from RocketMQ's own docs) that Java ignores, and so does \
@@ -876,12 +851,7 @@ pub static GHOSTS: &[Ghost] = &[
         path_under_root: None,
         meant_key: None,
     },
-    Ghost {
-        key: "bindAddress",
-        explanation: FIVE_X_LISTENER,
-        path_under_root: None,
-        meant_key: None,
-    },
+    Ghost { key: "bindAddress", explanation: FIVE_X_LISTENER, path_under_root: None, meant_key: None },
     Ghost { key: "bindIP", explanation: FIVE_X_LISTENER, path_under_root: None, meant_key: None },
     Ghost {
         key: "checkTransactionMessageEnable",
@@ -980,9 +950,7 @@ CPUs.
 fn reference_markdown_section(out: &mut String, section: Section) {
     let title = match section {
         Section::Ringmq => "ringmq's own keys".to_owned(),
-        Section::Namesrv => {
-            "NamesrvConfig (name server only; it also reads NettyServerConfig)".to_owned()
-        }
+        Section::Namesrv => "NamesrvConfig (name server only; it also reads NettyServerConfig)".to_owned(),
         Section::NettyServer => "NettyServerConfig (broker and name server)".to_owned(),
         _ => format!("{} (broker)", section.class_name()),
     };
@@ -1038,12 +1006,7 @@ mod tests {
         }
         let mut seen = HashSet::new();
         for row in KEYS {
-            assert!(
-                seen.insert((row.section, row.key)),
-                "`{}` twice in {:?}",
-                row.key,
-                row.section
-            );
+            assert!(seen.insert((row.section, row.key)), "`{}` twice in {:?}", row.key, row.section);
         }
     }
 
@@ -1127,10 +1090,7 @@ mod tests {
     fn suggestions_catch_typos_but_not_strangers() {
         assert_eq!(suggest(Process::Broker, "flushDiskTyp"), Some("flushDiskType"));
         assert_eq!(suggest(Process::Broker, "brokerip1"), Some("brokerIP1"));
-        assert_eq!(
-            suggest(Process::Broker, "autoCreateTopicEnabled"),
-            Some("autoCreateTopicEnable")
-        );
+        assert_eq!(suggest(Process::Broker, "autoCreateTopicEnabled"), Some("autoCreateTopicEnable"));
         assert_eq!(suggest(Process::Broker, "somethingElseEntirely"), None);
         assert_eq!(suggest(Process::Broker, "abc"), None);
         assert_eq!(suggest(Process::Namesrv, "listenPrt"), Some("listenPort"));
@@ -1142,8 +1102,7 @@ mod tests {
     fn every_key_java_recognises_in_the_vectors_is_in_the_table() {
         let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/conf/expected-java.json");
         let text = std::fs::read_to_string(path).unwrap();
-        let files: BTreeMap<String, BTreeMap<String, String>> =
-            serde_json::from_str(&text).unwrap();
+        let files: BTreeMap<String, BTreeMap<String, String>> = serde_json::from_str(&text).unwrap();
         let recognised_expected: BTreeMap<&str, usize> = [
             ("seed-a.properties", 11),
             ("seed-b-s.properties", 11),

@@ -160,13 +160,9 @@ pub struct BrokerConfig {
 }
 
 impl BrokerConfig {
-    pub(crate) fn from_values(
-        values: &Values,
-        warnings: &mut Vec<Warning>,
-    ) -> Result<BrokerConfig, ConfigError> {
+    pub(crate) fn from_values(values: &Values, warnings: &mut Vec<Warning>) -> Result<BrokerConfig, ConfigError> {
         let broker_role = values.parse("brokerRole", |text| {
-            BrokerRole::from_java(text)
-                .ok_or_else(|| "ASYNC_MASTER, SYNC_MASTER or SLAVE".to_owned())
+            BrokerRole::from_java(text).ok_or_else(|| "ASYNC_MASTER, SYNC_MASTER or SLAVE".to_owned())
         })?;
         let shard_count = usize::try_from(values.u64("shardCount")?).unwrap_or(usize::MAX);
         Ok(BrokerConfig {
@@ -185,8 +181,7 @@ impl BrokerConfig {
             broker_topic_enable: values.bool("brokerTopicEnable")?,
             trace_topic_enable: values.bool("traceTopicEnable")?,
             msg_trace_topic_name: values.text("msgTraceTopicName").to_owned(),
-            message_delay_levels_ms: values
-                .parse("messageDelayLevel", value::parse_delay_levels_ms)?,
+            message_delay_levels_ms: values.parse("messageDelayLevel", value::parse_delay_levels_ms)?,
             slave_read_enable: values.bool("slaveReadEnable")?,
             long_polling_enable: values.bool("longPollingEnable")?,
             short_polling_time_ms: values.u64("shortPollingTimeMills")?,
@@ -205,8 +200,7 @@ impl BrokerConfig {
             send_queue_capacity: values.u32("sendThreadPoolQueueCapacity")?,
             pull_queue_capacity: values.u32("pullThreadPoolQueueCapacity")?,
             flush_consumer_offset_interval_ms: values.u64("flushConsumerOffsetInterval")?,
-            start_accept_send_request_timestamp_ms: values
-                .u64("startAcceptSendRequestTimeStamp")?,
+            start_accept_send_request_timestamp_ms: values.u64("startAcceptSendRequestTimeStamp")?,
             config_black_list: key_list(values.text("configBlackList")),
             shard_count,
             namesrv_listen_port: values.port("namesrvListenPort")?,
@@ -316,17 +310,12 @@ pub struct StoreConfig {
 }
 
 impl StoreConfig {
-    pub(crate) fn from_values(
-        values: &Values,
-        warnings: &mut Vec<Warning>,
-    ) -> Result<StoreConfig, ConfigError> {
+    pub(crate) fn from_values(values: &Values, warnings: &mut Vec<Warning>) -> Result<StoreConfig, ConfigError> {
         Ok(StoreConfig {
             store_root_path: PathBuf::from(values.text("storePathRootDir")),
             commit_log_path: commit_log_path(values)?,
             segment_size_bytes: values.u64("mappedFileSizeCommitLog")?,
-            cq_file_size_bytes: values
-                .u64("mappedFileSizeConsumeQueue")?
-                .div_ceil(CQ_UNIT_SIZE_BYTES)
+            cq_file_size_bytes: values.u64("mappedFileSizeConsumeQueue")?.div_ceil(CQ_UNIT_SIZE_BYTES)
                 * CQ_UNIT_SIZE_BYTES,
             flush_disk_type: values.parse("flushDiskType", |text| {
                 FlushDiskType::from_java(text).ok_or_else(|| "ASYNC_FLUSH or SYNC_FLUSH".to_owned())
@@ -350,10 +339,7 @@ impl StoreConfig {
             transfer_count_in_memory_max: values.u32("maxTransferCountOnMessageInMemory")?,
             transfer_bytes_on_disk_max: values.u32("maxTransferBytesOnMessageInDisk")?,
             transfer_count_on_disk_max: values.u32("maxTransferCountOnMessageInDisk")?,
-            access_message_in_memory_ratio_percent_max: percent(
-                values,
-                "accessMessageInMemoryMaxRatio",
-            )?,
+            access_message_in_memory_ratio_percent_max: percent(values, "accessMessageInMemoryMaxRatio")?,
             ha_master_address: values.parse("haMasterAddress", value::parse_address_optional)?,
             ha_heartbeat_interval_ms: values.u64("haSendHeartbeatInterval")?,
             ha_housekeeping_interval_ms: values.u64("haHousekeepingInterval")?,
@@ -525,9 +511,7 @@ mod tests {
         assert_eq!(broker.register_name_server_period_ms, 10_000);
         assert_eq!(store.cq_file_size_bytes, 300_020);
         assert_eq!(warnings.len(), 2);
-        assert!(warnings[0]
-            .to_string()
-            .starts_with("b.properties:3: `registerNameServerPeriod`=5000"));
+        assert!(warnings[0].to_string().starts_with("b.properties:3: `registerNameServerPeriod`=5000"));
     }
 
     #[test]

@@ -86,13 +86,11 @@ fn integer_expected(min: i64, max: i64, java: &str) -> Expected {
 }
 
 pub fn parse_port(text: &str) -> Result<u16, Expected> {
-    let value =
-        parse_integer(text, 1, 65535, "int").map_err(|_| "a port in 1..=65535".to_owned())?;
+    let value = parse_integer(text, 1, 65535, "int").map_err(|_| "a port in 1..=65535".to_owned())?;
     u16::try_from(value).map_err(|_| "a port in 1..=65535".to_owned())
 }
 
-const NAMESRV_ADDRS_EXPECTED: &str =
-    "`host:port` entries separated by `;` (e.g. 127.0.0.1:9876;192.168.0.1:9876)";
+const NAMESRV_ADDRS_EXPECTED: &str = "`host:port` entries separated by `;` (e.g. 127.0.0.1:9876;192.168.0.1:9876)";
 
 /// `host:port;host:port`. Empty entries (a trailing `;`) are skipped and blanks around entries
 /// trimmed. A `,` is refused with its own message: Java accepts `a:9876,b:9876` at start-up
@@ -103,8 +101,8 @@ pub fn parse_namesrv_addrs(text: &str) -> Result<Vec<String>, Expected> {
     }
     let mut addresses = Vec::new();
     for entry in text.split(';').map(str::trim).filter(|entry| !entry.is_empty()) {
-        let address = parse_address(entry)
-            .map_err(|_| format!("{NAMESRV_ADDRS_EXPECTED}; `{entry}` is not `host:port`"))?;
+        let address =
+            parse_address(entry).map_err(|_| format!("{NAMESRV_ADDRS_EXPECTED}; `{entry}` is not `host:port`"))?;
         addresses.push(address);
     }
     Ok(addresses)
@@ -185,10 +183,7 @@ pub enum ExpandError {
 
 /// Expands `$VAR` and `${VAR}` (VAR = `[A-Za-z_][A-Za-z0-9_]*`) with `lookup`. A `$` not
 /// followed by a name stays literal. Returns `None` when `text` holds no variable.
-pub fn expand_variables(
-    text: &str,
-    lookup: impl Fn(&str) -> Option<String>,
-) -> Result<Option<String>, ExpandError> {
+pub fn expand_variables(text: &str, lookup: impl Fn(&str) -> Option<String>) -> Result<Option<String>, ExpandError> {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     let mut expanded_any = false;
@@ -223,9 +218,7 @@ fn variable_name(after: &str) -> Result<(&str, usize), ExpandError> {
     }
     let length = after
         .char_indices()
-        .find(|&(index, c)| {
-            !(c == '_' || c.is_ascii_alphabetic() || (index > 0 && c.is_ascii_digit()))
-        })
+        .find(|&(index, c)| !(c == '_' || c.is_ascii_alphabetic() || (index > 0 && c.is_ascii_digit())))
         .map_or(after.len(), |(index, _)| index);
     Ok((&after[..length], length))
 }
@@ -264,10 +257,7 @@ mod tests {
 
     #[test]
     fn namesrv_addrs_split_on_semicolon_and_refuse_commas() {
-        assert_eq!(
-            parse_namesrv_addrs("a:9876; b:9876;").unwrap(),
-            vec!["a:9876".to_owned(), "b:9876".to_owned()]
-        );
+        assert_eq!(parse_namesrv_addrs("a:9876; b:9876;").unwrap(), vec!["a:9876".to_owned(), "b:9876".to_owned()]);
         assert_eq!(parse_namesrv_addrs("").unwrap(), Vec::<String>::new());
         assert!(parse_namesrv_addrs("a:9876,b:9876").unwrap_err().contains("`,`"));
         assert!(parse_namesrv_addrs("a").unwrap_err().contains("`a`"));
@@ -287,10 +277,7 @@ mod tests {
 
     #[test]
     fn delay_levels_convert_units_to_milliseconds() {
-        assert_eq!(
-            parse_delay_levels_ms("1s 5m 2h 1d").unwrap(),
-            vec![1000, 300_000, 7_200_000, 86_400_000]
-        );
+        assert_eq!(parse_delay_levels_ms("1s 5m 2h 1d").unwrap(), vec![1000, 300_000, 7_200_000, 86_400_000]);
         assert!(parse_delay_levels_ms("1s 5x").unwrap_err().contains("`5x`"));
         assert!(parse_delay_levels_ms("s").is_err());
         assert!(parse_delay_levels_ms("-1s").is_err());
@@ -312,10 +299,7 @@ mod tests {
         assert_eq!(expand_variables("${HOME_X}b", lookup), Ok(Some("/hb".to_owned())));
         assert_eq!(expand_variables("/no/vars", lookup), Ok(None));
         assert_eq!(expand_variables("cost$5", lookup), Ok(None));
-        assert_eq!(
-            expand_variables("$NOPE/a", lookup),
-            Err(ExpandError::Unset { variable: "NOPE".to_owned() })
-        );
+        assert_eq!(expand_variables("$NOPE/a", lookup), Err(ExpandError::Unset { variable: "NOPE".to_owned() }));
         assert_eq!(expand_variables("${HOME_X", lookup), Err(ExpandError::Unclosed));
     }
 }

@@ -11,8 +11,7 @@ use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use tracing::{debug, info, warn};
 
 use crate::limits::{
-    CONNECTION_READ_BUFFER_BYTES_MAX, CONNECTION_REQUESTS_IN_FLIGHT_MAX,
-    CONNECTION_WRITE_QUEUE_FRAMES_MAX,
+    CONNECTION_READ_BUFFER_BYTES_MAX, CONNECTION_REQUESTS_IN_FLIGHT_MAX, CONNECTION_WRITE_QUEUE_FRAMES_MAX,
 };
 use crate::protocol::{frame, Command};
 use crate::runtime::{self, ChannelReceiver, ChannelSender, Semaphore, TcpListener, TcpStream};
@@ -71,12 +70,7 @@ impl Connection {
 
 /// Accepts connections forever, each served by `service`. `idle_timeout` closes connections
 /// that send nothing for that long (Java's `serverChannelMaxIdleTimeSeconds`).
-pub async fn serve<S: Service>(
-    listener: TcpListener,
-    service: Rc<S>,
-    connections_max: usize,
-    idle_timeout: Duration,
-) {
+pub async fn serve<S: Service>(listener: TcpListener, service: Rc<S>, connections_max: usize, idle_timeout: Duration) {
     let next_id = Rc::new(Cell::new(1u64));
     let open = Rc::new(Semaphore::new(connections_max as u64));
     loop {
@@ -154,13 +148,10 @@ async fn read_loop<S: Service>(
             }
         }
         assert!(buffer.len() <= CONNECTION_READ_BUFFER_BYTES_MAX);
-        let read = futures_lite::future::or(
-            async { Some(reader.read(&mut chunk).await) },
-            async {
-                runtime::sleep(idle_timeout).await;
-                None
-            },
-        )
+        let read = futures_lite::future::or(async { Some(reader.read(&mut chunk).await) }, async {
+            runtime::sleep(idle_timeout).await;
+            None
+        })
         .await;
         match read {
             None => return ReadEnd::Idle,

@@ -80,11 +80,7 @@ impl TopicConfig {
     pub fn to_text(&self) -> String {
         format!(
             "{} {} {} {} {}",
-            self.topic_name,
-            self.read_queue_nums,
-            self.write_queue_nums,
-            self.perm,
-            self.topic_filter_type
+            self.topic_name, self.read_queue_nums, self.write_queue_nums, self.perm, self.topic_filter_type
         )
     }
 
@@ -162,8 +158,8 @@ impl RegisterBrokerBody {
         }
         let mut cursor = inflated.as_slice();
         let data_version_json = take_chunk(&mut cursor)?;
-        let data_version: DataVersion = json::from_fastjson(data_version_json)
-            .map_err(|error| BodyError(format!("data version: {error}")))?;
+        let data_version: DataVersion =
+            json::from_fastjson(data_version_json).map_err(|error| BodyError(format!("data version: {error}")))?;
         let topic_count = take_i32(&mut cursor)?;
         if topic_count < 0 {
             return Err(BodyError("negative topic count".into()));
@@ -172,21 +168,19 @@ impl RegisterBrokerBody {
         for _ in 0..topic_count {
             let text = std::str::from_utf8(take_chunk(&mut cursor)?)
                 .map_err(|_| BodyError("topic config is not UTF-8".into()))?;
-            let config = TopicConfig::from_text(text)
-                .ok_or_else(|| BodyError(format!("bad topic config text {text:?}")))?;
+            let config =
+                TopicConfig::from_text(text).ok_or_else(|| BodyError(format!("bad topic config text {text:?}")))?;
             table.insert(config.topic_name.clone(), config);
         }
         let filter_server_list = match take_chunk(&mut cursor) {
-            Ok(chunk) if !chunk.is_empty() => json::from_fastjson(chunk)
-                .map_err(|error| BodyError(format!("filter server list: {error}")))?,
+            Ok(chunk) if !chunk.is_empty() => {
+                json::from_fastjson(chunk).map_err(|error| BodyError(format!("filter server list: {error}")))?
+            }
             _ => Vec::new(),
         };
         Ok(Self {
             filter_server_list,
-            topic_config_serialize_wrapper: TopicConfigSerializeWrapper {
-                data_version,
-                topic_config_table: table,
-            },
+            topic_config_serialize_wrapper: TopicConfigSerializeWrapper { data_version, topic_config_table: table },
         })
     }
 

@@ -53,10 +53,9 @@ impl fmt::Display for FrameError {
                 write!(f, "frame length {length_bytes} exceeds the limit of {length_bytes_max} bytes")
             }
             Self::TooSmall { length_bytes } => write!(f, "frame length {length_bytes} is too small"),
-            Self::HeaderLength { header_bytes, frame_bytes } => write!(
-                f,
-                "header length {header_bytes} does not fit in a frame of {frame_bytes} bytes"
-            ),
+            Self::HeaderLength { header_bytes, frame_bytes } => {
+                write!(f, "header length {header_bytes} does not fit in a frame of {frame_bytes} bytes")
+            }
             Self::SerializeType(kind) => write!(f, "unknown serialize type {kind}"),
             Self::Json(reason) => write!(f, "bad JSON header: {reason}"),
             Self::Binary(reason) => write!(f, "bad ROCKETMQ header: {reason}"),
@@ -79,10 +78,7 @@ pub fn frame_size(buffer: &[u8]) -> Result<Option<usize>, FrameError> {
     }
     let length = length as usize;
     if length > FRAME_SIZE_BYTES_MAX {
-        return Err(FrameError::TooLarge {
-            length_bytes: length as u64,
-            length_bytes_max: FRAME_SIZE_BYTES_MAX,
-        });
+        return Err(FrameError::TooLarge { length_bytes: length as u64, length_bytes_max: FRAME_SIZE_BYTES_MAX });
     }
     Ok(Some(4 + length))
 }
@@ -219,14 +215,15 @@ impl<'de> Visitor<'de> for ExtFieldsVisitor {
 }
 
 fn decode_json_header(header: &[u8]) -> Result<Command, FrameError> {
-    let parsed: JsonHeader =
-        serde_json::from_slice(header).map_err(|error| FrameError::Json(error.to_string()))?;
+    let parsed: JsonHeader = serde_json::from_slice(header).map_err(|error| FrameError::Json(error.to_string()))?;
     let language = match parsed.language {
         None => Language::Java,
-        Some(JsonLanguage::Name(name)) => Language::from_name(&name)
-            .ok_or_else(|| FrameError::Json(format!("unknown language {name:?}")))?,
-        Some(JsonLanguage::Code(code)) => Language::from_code(code)
-            .ok_or_else(|| FrameError::Json(format!("unknown language code {code}")))?,
+        Some(JsonLanguage::Name(name)) => {
+            Language::from_name(&name).ok_or_else(|| FrameError::Json(format!("unknown language {name:?}")))?
+        }
+        Some(JsonLanguage::Code(code)) => {
+            Language::from_code(code).ok_or_else(|| FrameError::Json(format!("unknown language code {code}")))?
+        }
     };
     Ok(Command {
         code: parsed.code,
@@ -301,8 +298,7 @@ fn decode_binary_header(header: &[u8]) -> Result<Command, FrameError> {
     let mut cursor = header;
     let code = i32::from(take_i16(&mut cursor)?);
     let language_code = take_u8(&mut cursor)?;
-    let language =
-        Language::from_code(language_code).ok_or(FrameError::Binary("unknown language code"))?;
+    let language = Language::from_code(language_code).ok_or(FrameError::Binary("unknown language code"))?;
     let version = i32::from(take_i16(&mut cursor)?);
     let opaque = take_i32(&mut cursor)?;
     let flag = take_i32(&mut cursor)?;
@@ -360,8 +356,7 @@ fn encode_binary_header(command: &Command, target: &mut BytesMut) {
         }
         None => target.put_i32(0),
     }
-    let ext_bytes: usize =
-        command.ext_fields.iter().map(|(key, value)| 2 + key.len() + 4 + value.len()).sum();
+    let ext_bytes: usize = command.ext_fields.iter().map(|(key, value)| 2 + key.len() + 4 + value.len()).sum();
     target.put_i32(ext_bytes as i32);
     for (key, value) in command.ext_fields.iter() {
         target.put_i16(key.len() as i16);
@@ -431,8 +426,8 @@ mod tests {
         command.version = 401;
         let encoded = encode_to_bytes(&command);
         let expected: &[u8] = &[
-            0, 0, 0, 0x27, 1, 0, 0, 0x23, 0, 0, 0, 1, 0x91, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0,
-            0, 0, 0x0e, 0, 6, b'o', b'f', b'f', b's', b'e', b't', 0, 0, 0, 2, b'4', b'2',
+            0, 0, 0, 0x27, 1, 0, 0, 0x23, 0, 0, 0, 1, 0x91, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0x0e, 0, 6,
+            b'o', b'f', b'f', b's', b'e', b't', 0, 0, 0, 2, b'4', b'2',
         ];
         assert_eq!(&encoded[..], expected);
         let decoded = decode(&mut BytesMut::from(&encoded[..])).unwrap().unwrap();

@@ -94,11 +94,7 @@ impl HeaderScalar for bool {
 }
 
 fn parse_scalar<T: HeaderScalar>(key: &'static str, value: &str) -> Result<T, HeaderError> {
-    T::parse(value).ok_or_else(|| HeaderError::Invalid {
-        key,
-        value: value.to_string(),
-        expected: T::EXPECTED,
-    })
+    T::parse(value).ok_or_else(|| HeaderError::Invalid { key, value: value.to_string(), expected: T::EXPECTED })
 }
 
 impl<T: HeaderScalar> HeaderField for T {

@@ -78,8 +78,7 @@ pub fn unquote_integer_keys(text: &str) -> String {
                 let inner = &text[index + 1..end - 1];
                 let digits = inner.strip_prefix('-').unwrap_or(inner);
                 let is_integer = !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit());
-                let followed_by_colon =
-                    bytes[end..].iter().find(|b| !b.is_ascii_whitespace()) == Some(&b':');
+                let followed_by_colon = bytes[end..].iter().find(|b| !b.is_ascii_whitespace()) == Some(&b':');
                 if expecting_key && is_integer && followed_by_colon {
                     target.push_str(&text[copied..index]);
                     target.push_str(inner);
@@ -125,10 +124,7 @@ mod tests {
     #[test]
     fn bare_keys_are_quoted_and_strings_left_alone() {
         let text = r#"{"brokerAddrs":{0:"127.0.0.1:10911", 1 :"x"},"s":"{0:1}","a":[1,2]}"#;
-        assert_eq!(
-            quote_bare_keys(text),
-            r#"{"brokerAddrs":{"0":"127.0.0.1:10911", "1" :"x"},"s":"{0:1}","a":[1,2]}"#
-        );
+        assert_eq!(quote_bare_keys(text), r#"{"brokerAddrs":{"0":"127.0.0.1:10911", "1" :"x"},"s":"{0:1}","a":[1,2]}"#);
         assert!(matches!(quote_bare_keys(r#"{"a":1}"#), Cow::Borrowed(_)));
         assert_eq!(quote_bare_keys(r#"{"t@g":{-1:5}}"#), r#"{"t@g":{"-1":5}}"#);
     }
@@ -136,10 +132,7 @@ mod tests {
     #[test]
     fn integer_keys_are_unquoted_and_strings_left_alone() {
         let text = r#"{"brokerAddrs":{"0":"a","12":"b"},"v":"0","x":{"0a":1},"e":"\"1\":"}"#;
-        assert_eq!(
-            unquote_integer_keys(text),
-            r#"{"brokerAddrs":{0:"a",12:"b"},"v":"0","x":{"0a":1},"e":"\"1\":"}"#
-        );
+        assert_eq!(unquote_integer_keys(text), r#"{"brokerAddrs":{0:"a",12:"b"},"v":"0","x":{"0a":1},"e":"\"1\":"}"#);
         assert_eq!(quote_bare_keys(&unquote_integer_keys(text)), text);
     }
 

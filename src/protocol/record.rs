@@ -104,7 +104,14 @@ pub fn encoded_size(
     topic_bytes: usize,
     properties_bytes: usize,
 ) -> usize {
-    4 + 4 + 4 + 4 + 4 + 8 + 8 + 4 + 8
+    4 + 4
+        + 4
+        + 4
+        + 4
+        + 8
+        + 8
+        + 4
+        + 8
         + host_size_bytes(born_host)
         + 8
         + host_size_bytes(store_host)
@@ -120,13 +127,7 @@ pub fn encoded_size(
 
 impl Record<'_> {
     pub fn size_bytes(&self) -> usize {
-        encoded_size(
-            &self.born_host,
-            &self.store_host,
-            self.body.len(),
-            self.topic.len(),
-            self.properties.len(),
-        )
+        encoded_size(&self.born_host, &self.store_host, self.body.len(), self.topic.len(), self.properties.len())
     }
 
     /// `sys_flag` with the host-v6 bits set from the addresses.
@@ -212,8 +213,7 @@ pub fn patch_queue_offset(bytes: &mut [u8], queue_offset: i64) {
 
 /// Overwrites the physical offset of an encoded record in place.
 pub fn patch_physical_offset(bytes: &mut [u8], physical_offset: i64) {
-    bytes[POSITION_PHYSICAL_OFFSET..POSITION_PHYSICAL_OFFSET + 8]
-        .copy_from_slice(&physical_offset.to_be_bytes());
+    bytes[POSITION_PHYSICAL_OFFSET..POSITION_PHYSICAL_OFFSET + 8].copy_from_slice(&physical_offset.to_be_bytes());
 }
 
 struct Reader<'a> {
@@ -224,10 +224,7 @@ struct Reader<'a> {
 impl<'a> Reader<'a> {
     fn need(&self, count: usize) -> Result<(), RecordError> {
         if self.at + count > self.bytes.len() {
-            return Err(RecordError::Truncated {
-                needed_bytes: self.at + count,
-                available_bytes: self.bytes.len(),
-            });
+            return Err(RecordError::Truncated { needed_bytes: self.at + count, available_bytes: self.bytes.len() });
         }
         Ok(())
     }
@@ -289,14 +286,13 @@ pub fn decode(bytes: &[u8]) -> Result<Record<'_>, RecordError> {
     if topic_bytes < 0 {
         return Err(RecordError::TopicTooLong(topic_bytes as u8 as usize));
     }
-    let topic = std::str::from_utf8(reader.slice(topic_bytes as usize)?)
-        .map_err(|_| RecordError::Utf8("topic"))?;
+    let topic = std::str::from_utf8(reader.slice(topic_bytes as usize)?).map_err(|_| RecordError::Utf8("topic"))?;
     let properties_bytes = i16::from_be_bytes(reader.slice(2)?.try_into().expect("2 bytes"));
     if properties_bytes < 0 {
         return Err(RecordError::PropertiesTooLong(properties_bytes as u16 as usize));
     }
-    let properties = std::str::from_utf8(reader.slice(properties_bytes as usize)?)
-        .map_err(|_| RecordError::Utf8("properties"))?;
+    let properties =
+        std::str::from_utf8(reader.slice(properties_bytes as usize)?).map_err(|_| RecordError::Utf8("properties"))?;
     if total_size < 0 || total_size as usize != reader.at {
         return Err(RecordError::Size { total_size, computed_size: reader.at });
     }

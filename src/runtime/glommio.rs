@@ -8,8 +8,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use ::glommio::{
-    channels::local_channel, executor, net, timer, LocalExecutorBuilder, Placement, Shares,
-    TaskQueueHandle,
+    channels::local_channel, executor, net, timer, LocalExecutorBuilder, Placement, Shares, TaskQueueHandle,
 };
 
 pub use ::glommio::sync::{Semaphore, StaticPermit};
@@ -68,19 +67,12 @@ pub struct BackgroundQueue(TaskQueueHandle);
 impl BackgroundQueue {
     /// Creates the queue with `shares` (the default queue has 1000).
     pub fn new(name: &str, shares: usize) -> Self {
-        Self(executor().create_task_queue(
-            Shares::Static(shares),
-            ::glommio::Latency::NotImportant,
-            name,
-        ))
+        Self(executor().create_task_queue(Shares::Static(shares), ::glommio::Latency::NotImportant, name))
     }
 }
 
 /// Spawns a task into a background queue.
-pub fn spawn_background<T: 'static>(
-    queue: BackgroundQueue,
-    future: impl Future<Output = T> + 'static,
-) -> Task<T> {
+pub fn spawn_background<T: 'static>(queue: BackgroundQueue, future: impl Future<Output = T> + 'static) -> Task<T> {
     ::glommio::spawn_local_into(future, queue.0).expect("the queue was created on this executor")
 }
 
@@ -102,9 +94,7 @@ pub fn tcp_listen(address: SocketAddr, exclusive_check: bool) -> io::Result<TcpL
 
 /// Connects with a timeout.
 pub async fn tcp_connect(address: SocketAddr, timeout: Duration) -> io::Result<TcpStream> {
-    net::TcpStream::connect_timeout(address, timeout)
-        .await
-        .map_err(|error| io::Error::other(error.to_string()))
+    net::TcpStream::connect_timeout(address, timeout).await.map_err(|error| io::Error::other(error.to_string()))
 }
 
 /// A bounded single-executor channel.
@@ -116,7 +106,6 @@ pub fn channel_bounded<T>(capacity: usize) -> (ChannelSender<T>, ChannelReceiver
 pub fn cpu_count() -> usize {
     std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
 }
-
 
 // ---------------------------------------------------------------------------------------------
 // Storage: O_DIRECT files on io_uring.
@@ -170,9 +159,7 @@ impl Storage for DmaStorage {
 
     fn list(&self, directory: &Path) -> io::Result<Vec<PathBuf>> {
         match std::fs::read_dir(directory) {
-            Ok(entries) => entries
-                .map(|entry| entry.map(|entry| PathBuf::from(entry.file_name())))
-                .collect(),
+            Ok(entries) => entries.map(|entry| entry.map(|entry| PathBuf::from(entry.file_name()))).collect(),
             Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(Vec::new()),
             Err(error) => Err(error),
         }

@@ -134,7 +134,8 @@ impl Storage for MemoryStorage {
         let state = match disk.files.get(path) {
             Some(state) => state.clone(),
             None if create => {
-                let state = Rc::new(RefCell::new(FileState { modified_ms: crate::protocol::now_ms(), ..FileState::default() }));
+                let state =
+                    Rc::new(RefCell::new(FileState { modified_ms: crate::protocol::now_ms(), ..FileState::default() }));
                 disk.files.insert(path.to_path_buf(), state.clone());
                 state
             }

@@ -7,8 +7,8 @@ mod glommio;
 
 pub use self::glommio::{
     channel_bounded, cpu_count, sleep, spawn, spawn_background, spawn_blocking, spawn_executor, tcp_connect,
-    tcp_listen, BackgroundQueue, ChannelReceiver, ChannelSender, ExecutorHandle, Semaphore,
-    StaticPermit, Task, TcpListener, TcpStream,
+    tcp_listen, BackgroundQueue, ChannelReceiver, ChannelSender, ExecutorHandle, Semaphore, StaticPermit, Task,
+    TcpListener, TcpStream,
 };
 
 /// Raises RLIMIT_MEMLOCK to what glommio needs: each executor registers its I/O buffers with

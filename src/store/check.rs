@@ -98,7 +98,12 @@ pub async fn write(options: CheckOptions) -> Result<(), String> {
     root.mark_clean().map_err(|error| error.to_string())
 }
 
-async fn write_one(store: &ShardStore<DmaStorage>, writer: usize, sequence: u64, body_size_bytes: usize) -> Result<(), String> {
+async fn write_one(
+    store: &ShardStore<DmaStorage>,
+    writer: usize,
+    sequence: u64,
+    body_size_bytes: usize,
+) -> Result<(), String> {
     let body = body_of(writer, sequence, body_size_bytes);
     let key = format!("w{writer}s{sequence}");
     let queue_id = (writer as i32) % QUEUES;
@@ -164,7 +169,8 @@ async fn verify_line(store: &ShardStore<DmaStorage>, line: &str) -> Result<(), S
     if crc32(&bytes) != crc {
         return Err(format!("CHANGED {line}: the record's bytes differ"));
     }
-    let unit = store.with_queue(topic, queue_id, |queue| queue.and_then(|queue| queue.get(queue_offset).ok().flatten()));
+    let unit =
+        store.with_queue(topic, queue_id, |queue| queue.and_then(|queue| queue.get(queue_offset).ok().flatten()));
     match unit {
         Some(unit) if unit.commit_log_offset == offset && unit.size_bytes as i64 == size => Ok(()),
         other => Err(format!("CONSUME QUEUE {line}: unit is {other:?}")),

@@ -140,7 +140,13 @@ pub fn segment_name(start: Position) -> String {
 
 impl<S: Storage> CommitLog<S> {
     /// A log positioned at `end`, with `tail_block` the bytes of its last partial block.
-    pub(crate) fn at(options: CommitLogOptions, storage: S, segment_starts: BTreeSet<Position>, end: Position, tail_block: Vec<u8>) -> Self {
+    pub(crate) fn at(
+        options: CommitLogOptions,
+        storage: S,
+        segment_starts: BTreeSet<Position>,
+        end: Position,
+        tail_block: Vec<u8>,
+    ) -> Self {
         assert!(options.segment_size_bytes % 4096 == 0, "segments are whole blocks");
         assert!(options.segment_size_bytes >= 64 * 1024, "segments hold at least a few records");
         Self {
@@ -215,7 +221,11 @@ impl<S: Storage> CommitLog<S> {
 
     /// Appends a record of `size_bytes`: `encode(position)` must return exactly that many bytes
     /// (the position goes into the record). Returns the record's position. Never waits.
-    pub fn append(&mut self, size_bytes: usize, encode: impl FnOnce(Position) -> Bytes) -> Result<Position, AppendError> {
+    pub fn append(
+        &mut self,
+        size_bytes: usize,
+        encode: impl FnOnce(Position) -> Bytes,
+    ) -> Result<Position, AppendError> {
         if let Some(reason) = &self.failure {
             return Err(AppendError::Failed(reason.clone()));
         }
@@ -345,7 +355,11 @@ impl<S: Storage> CommitLog<S> {
 }
 
 /// Reads a record of `size_bytes` at `position`, from the hot window or the segment file.
-pub async fn read<S: Storage>(log: &std::cell::RefCell<CommitLog<S>>, position: Position, size_bytes: usize) -> std::io::Result<Bytes> {
+pub async fn read<S: Storage>(
+    log: &std::cell::RefCell<CommitLog<S>>,
+    position: Position,
+    size_bytes: usize,
+) -> std::io::Result<Bytes> {
     let file = {
         let log = log.borrow();
         if let Some(bytes) = log.read_hot(position) {

@@ -459,7 +459,7 @@ impl ConsumeQueue {
             Ok(store_timestamp_ms(&unit))
         };
         let right = partition_point(self.offset_min, self.offset_max, |offset| {
-            Ok(time_at(offset)?.map_or(true, |time_ms| time_ms < timestamp_ms))
+            Ok(time_at(offset)?.is_none_or(|time_ms| time_ms < timestamp_ms))
         })?;
         let right_time_ms = if right < self.offset_max { time_at(right)? } else { None };
         if right_time_ms == Some(timestamp_ms) {

@@ -44,7 +44,10 @@ fn align_up(value: u64) -> u64 {
 
 /// Opens the segment holding `position`, creating and preallocating it when new, and caches
 /// the handle.
-pub(crate) async fn open_segment<S: Storage>(log: &RefCell<CommitLog<S>>, position: Position) -> io::Result<Rc<S::File>> {
+pub(crate) async fn open_segment<S: Storage>(
+    log: &RefCell<CommitLog<S>>,
+    position: Position,
+) -> io::Result<Rc<S::File>> {
     let (start, path, exists, size, open) = {
         let log = log.borrow();
         let start = log.segment_start_of(position);
@@ -137,7 +140,11 @@ pub async fn zero_ahead<S: Storage>(log: &RefCell<CommitLog<S>>, budget_bytes: u
     Ok(())
 }
 
-async fn write_range<S: Storage>(log: &RefCell<CommitLog<S>>, written: Position, target: Position) -> Result<(), String> {
+async fn write_range<S: Storage>(
+    log: &RefCell<CommitLog<S>>,
+    written: Position,
+    target: Position,
+) -> Result<(), String> {
     let segments = segments_with_records(&log.borrow(), written, target);
     for start in &segments {
         if let Err(error) = open_segment(log, *start).await {
@@ -325,7 +332,9 @@ async fn run_async<S: Storage>(log: &RefCell<CommitLog<S>>, stop: &std::cell::Ce
     loop {
         let enough = WaitFor {
             log,
-            ready: move |log: &CommitLog<S>| log.appended - log.written >= least_bytes.max(1) || !log.waiters.is_empty(),
+            ready: move |log: &CommitLog<S>| {
+                log.appended - log.written >= least_bytes.max(1) || !log.waiters.is_empty()
+            },
         };
         futures_lite::future::or(enough, async {
             if zero_ahead(log, ZERO_AHEAD_BYTES).await.is_ok() {

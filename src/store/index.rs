@@ -537,7 +537,7 @@ impl IndexStore {
     }
 
     fn put_hash(&mut self, key_hash: i32, commit_log_offset: i64, store_timestamp_ms: i64) -> Result<()> {
-        if self.current.as_ref().map_or(true, |current| current.is_full(self.geometry)) {
+        if self.current.as_ref().is_none_or(|current| current.is_full(self.geometry)) {
             self.roll()?;
         }
         let slot = self.geometry.slot_of(key_hash);

@@ -2,13 +2,13 @@
 //! the key index, checkpoint, recovery and retention. One instance per data shard; nothing in
 //! it is shared between shards.
 
-pub mod consume_queue;
-pub mod index;
+pub mod checkpoint;
 pub mod commit_log;
+pub mod consume_queue;
 pub mod flush;
+pub mod index;
 pub mod recovery;
 pub mod root;
-pub mod checkpoint;
 pub mod shard_store;
 
 /// The topic scheduled (delayed) messages wait in.

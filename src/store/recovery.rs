@@ -31,11 +31,19 @@ pub enum RecoveryMode {
 
 #[derive(Debug)]
 pub enum RecoveryError {
-    Io { segment: String, reason: String },
+    Io {
+        segment: String,
+        reason: String,
+    },
     /// Segment files that do not follow each other.
     Layout(String),
     /// A bad record where the log was known to be synced.
-    Corruption { segment: String, offset_in_segment: u64, position: Position, reason: String },
+    Corruption {
+        segment: String,
+        offset_in_segment: u64,
+        position: Position,
+        reason: String,
+    },
 }
 
 impl fmt::Display for RecoveryError {
@@ -82,9 +90,10 @@ pub async fn open<S: Storage>(
 }
 
 fn list_segments<S: Storage>(storage: &S, options: &CommitLogOptions) -> Result<BTreeSet<Position>, RecoveryError> {
-    let names = storage
-        .list(&options.directory)
-        .map_err(|error| RecoveryError::Io { segment: options.directory.display().to_string(), reason: error.to_string() })?;
+    let names = storage.list(&options.directory).map_err(|error| RecoveryError::Io {
+        segment: options.directory.display().to_string(),
+        reason: error.to_string(),
+    })?;
     let mut starts = BTreeSet::new();
     for name in names {
         let name = name.to_string_lossy().to_string();
@@ -162,7 +171,8 @@ async fn scan_segment<S: Storage>(
     let file = super::flush::open_segment(log, segment_start)
         .await
         .map_err(|error| RecoveryError::Io { segment: segment_name(segment_start), reason: error.to_string() })?;
-    let io_error = |error: std::io::Error| RecoveryError::Io { segment: segment_name(segment_start), reason: error.to_string() };
+    let io_error =
+        |error: std::io::Error| RecoveryError::Io { segment: segment_name(segment_start), reason: error.to_string() };
     let mut chunk_start = from - segment_start; // offset in segment of chunk[0]
     let mut chunk = file.read_at(chunk_start, SCAN_CHUNK_BYTES).await.map_err(io_error)?;
     let mut at = 0usize; // offset in chunk
@@ -235,7 +245,8 @@ async fn cut_at<S: Storage>(log: &mut CommitLog<S>, end: Position) -> Result<(),
     let mut tail_block = Vec::new();
     if let Some(start) = log.segment_starts.get(&segment_start).copied() {
         let path = log.segment_path(start);
-        let io_error = |error: std::io::Error| RecoveryError::Io { segment: segment_name(start), reason: error.to_string() };
+        let io_error =
+            |error: std::io::Error| RecoveryError::Io { segment: segment_name(start), reason: error.to_string() };
         let file = log.storage.open(&path, false).await.map_err(io_error)?;
         tail_block = file.read_at(block_start - start, (end - block_start) as usize).await.map_err(io_error)?;
         tail_block.resize((end - block_start) as usize, 0);

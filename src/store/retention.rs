@@ -68,7 +68,11 @@ pub async fn delete_expired_segments<S: Storage>(
     let candidates: Vec<(Position, std::path::PathBuf)> = {
         let log = log.borrow();
         let current = log.segment_start_of(log.written());
-        log.segment_starts.iter().filter(|start| **start < current).map(|start| (*start, log.segment_path(*start))).collect()
+        log.segment_starts
+            .iter()
+            .filter(|start| **start < current)
+            .map(|start| (*start, log.segment_path(*start)))
+            .collect()
     };
     let storage = log.borrow().storage.clone();
     let mut deleted = Vec::new();
@@ -88,7 +92,12 @@ pub async fn delete_expired_segments<S: Storage>(
             log.evict_hot_before(end);
         }
         storage.remove(&path).await?;
-        tracing::info!("deleted commit log segment {} (reserved {}h, disk used {:.2})", path.display(), policy.file_reserved_hours, used_ratio);
+        tracing::info!(
+            "deleted commit log segment {} (reserved {}h, disk used {:.2})",
+            path.display(),
+            policy.file_reserved_hours,
+            used_ratio
+        );
         deleted.push(start);
     }
     Ok(deleted)

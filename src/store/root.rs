@@ -22,11 +22,21 @@ use std::path::{Path, PathBuf};
 /// Why the store directory cannot be used.
 #[derive(Debug)]
 pub enum RootError {
-    Io { path: PathBuf, reason: String },
+    Io {
+        path: PathBuf,
+        reason: String,
+    },
     /// Another process holds the lock.
-    Locked { path: PathBuf, holder_pid: Option<i32> },
+    Locked {
+        path: PathBuf,
+        holder_pid: Option<i32>,
+    },
     /// The store was created with another shard count.
-    ShardCount { path: PathBuf, recorded: u32, configured: u32 },
+    ShardCount {
+        path: PathBuf,
+        recorded: u32,
+        configured: u32,
+    },
 }
 
 impl fmt::Display for RootError {
@@ -79,7 +89,13 @@ impl StoreRoot {
     pub fn open(path: &Path, shard_count: u32) -> Result<Self, RootError> {
         std::fs::create_dir_all(path).map_err(io_error(path))?;
         let lock_path = path.join("lock");
-        let lock = OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&lock_path).map_err(io_error(&lock_path))?;
+        let lock = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&lock_path)
+            .map_err(io_error(&lock_path))?;
         lock_byte_zero(&lock, path)?;
         let _ = (&lock).write_all(b"lock");
         check_shard_count(path, shard_count)?;

@@ -156,7 +156,9 @@ pub struct PutResult {
 pub enum PutError {
     Append(AppendError),
     /// The disk is fuller than the disk-full ratio: nothing more is accepted.
-    DiskFull { used_ratio_percent: u32 },
+    DiskFull {
+        used_ratio_percent: u32,
+    },
     /// Topic or properties past the record format's limits.
     Illegal(String),
     ConsumeQueue(String),
@@ -346,7 +348,13 @@ impl<S: Storage> ShardStore<S> {
                 return QueueRead { status, records: Vec::new(), next_begin_offset: 0, min_offset: 0, max_offset: 0 };
             };
             let (min, max) = (queue.min_offset(), queue.max_offset());
-            let empty = |status, next| QueueRead { status, records: Vec::new(), next_begin_offset: next, min_offset: min, max_offset: max };
+            let empty = |status, next| QueueRead {
+                status,
+                records: Vec::new(),
+                next_begin_offset: next,
+                min_offset: min,
+                max_offset: max,
+            };
             if max == 0 {
                 return empty(ReadStatus::NoMessageInQueue, 0);
             }
@@ -422,7 +430,14 @@ impl<S: Storage> ShardStore<S> {
     /// QUERY_MESSAGE: records of `topic` whose KEYS (or UNIQ_KEY) hold `key`, stored within
     /// `[begin_ms, end_ms]`, newest first, at most `count_max`. Hash collisions are filtered out
     /// by checking the record itself.
-    pub async fn query_by_key(&self, topic: &str, key: &str, count_max: usize, begin_ms: i64, end_ms: i64) -> Vec<Bytes> {
+    pub async fn query_by_key(
+        &self,
+        topic: &str,
+        key: &str,
+        count_max: usize,
+        begin_ms: i64,
+        end_ms: i64,
+    ) -> Vec<Bytes> {
         let offsets = match self.index.borrow().as_ref() {
             Some(index) => index.query(&format!("{topic}#{key}"), count_max * 2, begin_ms, end_ms).unwrap_or_default(),
             None => return Vec::new(),
@@ -502,8 +517,9 @@ impl<S: Storage> ShardStore<S> {
             .map_err(PutError::Append)?;
         let offset = commit_log_offset(shard, position);
         if dispatched {
-            let tags_code = unit_tags_code(&self.options.delay_levels_ms, message.topic, message.queue_id, store_timestamp)
-                .unwrap_or(message.tags_code);
+            let tags_code =
+                unit_tags_code(&self.options.delay_levels_ms, message.topic, message.queue_id, store_timestamp)
+                    .unwrap_or(message.tags_code);
             let unit = Unit { commit_log_offset: offset, size_bytes: size_bytes as i32, tags_code };
             queues
                 .append(message.topic, message.queue_id, queue_offset, unit)
@@ -516,7 +532,13 @@ impl<S: Storage> ShardStore<S> {
                 }
             }
         }
-        Ok(PutResult { commit_log_offset: offset, queue_offset, size_bytes, store_timestamp, end: position + size_bytes as u64 })
+        Ok(PutResult {
+            commit_log_offset: offset,
+            queue_offset,
+            size_bytes,
+            store_timestamp,
+            end: position + size_bytes as u64,
+        })
     }
 
     /// Resolves when everything up to `end` is synced.
