@@ -5,6 +5,10 @@
 //! one place, [`RequestError::reply_to`].
 
 pub mod namesrv;
+pub mod control;
+pub mod data;
+pub mod messages;
+pub mod routing;
 
 use crate::protocol::{request, response, Command, HeaderError};
 
@@ -20,6 +24,33 @@ pub enum RequestError {
     NotSupported(i32),
     /// Anything else that Java reports as SYSTEM_ERROR.
     System(String),
+    /// The message breaks a limit (size, properties, topic length, batch misuse).
+    MessageIllegal(String),
+    TopicNotExist(String),
+    NoPermission(String),
+    /// Overload: answered at once instead of queueing without bound.
+    Busy(String),
+    /// The store refuses writes (disk full, failed fdatasync) or the broker cannot serve.
+    ServiceNotAvailable(String),
+    SubscriptionNotExist(String),
+    SubscriptionParseFailed(String),
+}
+
+impl From<crate::store::shard_store::PutError> for RequestError {
+    fn from(error: crate::store::shard_store::PutError) -> Self {
+        use crate::store::commit_log::AppendError;
+        use crate::store::shard_store::PutError;
+        match error {
+            PutError::Append(AppendError::TooLarge { .. }) | PutError::Illegal(_) => Self::MessageIllegal(error.to_string()),
+            PutError::Append(AppendError::Busy { .. }) => {
+                Self::Busy(format!("[REJECTREQUEST]system busy, start flow control for a while: {error}"))
+            }
+            PutError::Append(AppendError::Failed(_)) | PutError::DiskFull { .. } => {
+                Self::ServiceNotAvailable(format!("service not available now: {error}"))
+            }
+            PutError::ConsumeQueue(_) => Self::System(error.to_string()),
+        }
+    }
 }
 
 impl From<HeaderError> for RequestError {
@@ -33,13 +64,28 @@ impl RequestError {
         match self {
             Self::Header(_) | Self::Body(_) | Self::System(_) => response::SYSTEM_ERROR,
             Self::NotSupported(_) => response::REQUEST_CODE_NOT_SUPPORTED,
+            Self::MessageIllegal(_) => response::MESSAGE_ILLEGAL,
+            Self::TopicNotExist(_) => response::TOPIC_NOT_EXIST,
+            Self::NoPermission(_) => response::NO_PERMISSION,
+            Self::Busy(_) => response::SYSTEM_BUSY,
+            Self::ServiceNotAvailable(_) => response::SERVICE_NOT_AVAILABLE,
+            Self::SubscriptionNotExist(_) => response::SUBSCRIPTION_NOT_EXIST,
+            Self::SubscriptionParseFailed(_) => response::SUBSCRIPTION_PARSE_FAILED,
         }
     }
 
     pub fn remark(&self) -> String {
         match self {
             Self::Header(error) => error.to_string(),
-            Self::Body(reason) | Self::System(reason) => reason.clone(),
+            Self::Body(reason)
+            | Self::System(reason)
+            | Self::MessageIllegal(reason)
+            | Self::TopicNotExist(reason)
+            | Self::NoPermission(reason)
+            | Self::Busy(reason)
+            | Self::ServiceNotAvailable(reason)
+            | Self::SubscriptionNotExist(reason)
+            | Self::SubscriptionParseFailed(reason) => reason.clone(),
             Self::NotSupported(code) => match request::name(*code) {
                 Some(name) => format!(" request type {code} ({name}) not supported"),
                 None => format!(" request type {code} not supported"),

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use ringmq::config::{BrokerSettings, ConfigError, NamesrvSettings, Warning};
 use ringmq::runtime;
+use ringmq::shards::data::boot;
 use ringmq::shards::namesrv::{self, NamesrvOptions};
 
 /// io_uring registers 10 MiB per executor; a few executors plus slack.
@@ -89,28 +90,126 @@ fn serve_namesrv_until_exit(options: NamesrvOptions, memlock_hint: Option<String
     }
 }
 
-/// `ringmq broker`. This build serves the nameserver shard; the data shards (ports
-/// listenPort and listenPort-2) are not part of it yet, and the command says so rather than
-/// pretending.
+/// `ringmq broker`: one data shard per CPU (`shardCount`), shard 0 with the control plane
+/// and, when no nameserver address is configured, the embedded nameserver.
 pub fn run_broker(settings: BrokerSettings) -> ExitCode {
-    if !settings.broker.namesrv_addrs.is_empty() {
-        eprintln!(
-            "error: namesrvAddr is set ({}), but this build has no broker data plane yet: it can only \
-             run the embedded nameserver. Start it without namesrvAddr (and without -n).",
-            settings.broker.namesrv_addrs.join(";")
-        );
+    let memlock_hint = raise_memlock();
+    let shard_count = settings.broker.shard_count.max(1);
+    let advertised = match advertised_address(&settings) {
+        Ok(address) => address,
+        Err(message) => {
+            eprintln!("error: {message}");
+            return ExitCode::from(2);
+        }
+    };
+    if let Err(message) = probe_ports(&settings) {
+        eprintln!("error: {message}");
         return ExitCode::from(1);
     }
-    let memlock_hint = raise_memlock();
-    eprintln!(
-        "note: this build runs the embedded nameserver on port {}; the broker data plane (port {}) is not built yet",
-        settings.broker.namesrv_listen_port, settings.net.listen_port
-    );
-    let Some(namesrv_settings) = settings.embedded_namesrv() else {
-        return ExitCode::from(1);
+    let root = match boot::open_root(&settings.store.store_root_path, shard_count) {
+        Ok(root) => root,
+        Err(message) => {
+            eprintln!("error: {message}");
+            return ExitCode::from(1);
+        }
     };
-    let options = namesrv_options(&namesrv_settings, namesrv_settings.net.listen_port);
-    serve_namesrv_until_exit(options, memlock_hint)
+    install_stop_signals();
+    let spec = boot::BootSpec {
+        settings: std::sync::Arc::new(settings),
+        store_root: root.path.clone(),
+        unclean: root.was_unclean,
+        advertised,
+    };
+    let mesh = runtime::Mesh::new(shard_count, ringmq::limits::SHARD_INBOX_CAPACITY);
+    let pin = shard_count <= runtime::cpu_count();
+    let mut executors = Vec::new();
+    for index in 0..shard_count {
+        let spec = spec.clone();
+        let mesh = mesh.clone();
+        let cpu = pin.then_some(index);
+        match runtime::spawn_executor(&format!("shard-{index}"), cpu, move || boot::run(spec, mesh)) {
+            Ok(executor) => executors.push(executor),
+            Err(error) => {
+                eprintln!("error: cannot start shard {index}: {error}");
+                if let Some(hint) = &memlock_hint {
+                    eprintln!("hint: {hint}");
+                }
+                return ExitCode::from(1);
+            }
+        }
+    }
+    let mut clean = true;
+    for (index, executor) in executors.into_iter().enumerate() {
+        match executor.join() {
+            Ok(Ok(())) => {}
+            Ok(Err(message)) => {
+                eprintln!("error: shard {index}: {message}");
+                clean = false;
+            }
+            Err(error) => {
+                eprintln!("error: shard {index}: {error}");
+                clean = false;
+            }
+        }
+    }
+    if !clean {
+        return ExitCode::from(1);
+    }
+    match root.mark_clean() {
+        Ok(()) => {
+            println!("The broker shut down cleanly.");
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("error: {error}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// `brokerIP1:listenPort`: what clients are told, and what offsetMsgIds carry.
+fn advertised_address(settings: &BrokerSettings) -> Result<SocketAddr, String> {
+    let ip: std::net::IpAddr = settings
+        .broker
+        .broker_ip1
+        .parse()
+        .map_err(|_| format!("brokerIP1 {:?} is not an IP address", settings.broker.broker_ip1))?;
+    Ok(SocketAddr::new(ip, settings.net.listen_port))
+}
+
+/// The shards bind their ports with SO_REUSEPORT, which would let a second broker share them
+/// silently; an ordinary bind first makes a busy port an error, as with Java.
+fn probe_ports(settings: &BrokerSettings) -> Result<(), String> {
+    let mut ports = vec![settings.net.listen_port, settings.net.listen_port - 2];
+    if let Some(namesrv) = settings.embedded_namesrv() {
+        ports.push(namesrv.net.listen_port);
+    }
+    for port in ports {
+        let address = SocketAddr::from((Ipv4Addr::UNSPECIFIED, port));
+        if let Err(error) = runtime::ensure_port_free(address) {
+            return Err(format!("cannot listen on {address}: {error} (java.net.BindException: Address already in use)"));
+        }
+    }
+    Ok(())
+}
+
+extern "C" fn on_stop_signal(_signal: libc::c_int) {
+    // Only an atomic store: async-signal-safe.
+    boot::request_stop();
+}
+
+/// SIGTERM and SIGINT stop the broker cleanly (as `mqshutdown`): it unregisters from the
+/// nameservers and closes every store, so the next start needs no recovery.
+fn install_stop_signals() {
+    for signal in [libc::SIGTERM, libc::SIGINT] {
+        // SAFETY: the handler only performs an atomic store; sigaction reads the struct we own.
+        unsafe {
+            let mut action: libc::sigaction = std::mem::zeroed();
+            action.sa_sigaction = on_stop_signal as *const () as usize;
+            libc::sigemptyset(&mut action.sa_mask);
+            libc::sigaction(signal, &action, std::ptr::null_mut());
+        }
+    }
 }
 
 /// `ringmq store-check write|verify` on one executor.

@@ -63,3 +63,14 @@ const _: () = assert!(CONNECTION_READ_BUFFER_BYTES_MAX > FRAME_SIZE_BYTES_MAX);
 /// Encoded frames one connection may have queued for its writer (replies plus
 /// broker-initiated requests). Senders wait when it is full.
 pub const CONNECTION_WRITE_QUEUE_FRAMES_MAX: usize = 4096;
+
+/// Bytes of recent records each shard keeps in memory for reads (its hot window). Tailing
+/// consumers and the replication pump read from here without I/O.
+pub const STORE_HOT_WINDOW_BYTES: usize = 256 << 20;
+
+/// Bytes a shard may have appended but not yet written before sends are refused as busy: the
+/// bound on memory when the disk falls behind.
+pub const STORE_UNWRITTEN_BYTES_MAX: usize = 128 << 20;
+
+/// Messages a shard's inbox from one other shard holds; a full inbox makes the sender wait.
+pub const SHARD_INBOX_CAPACITY: usize = 1024;

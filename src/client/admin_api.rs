@@ -82,6 +82,23 @@ impl AdminApi {
         json::from_fastjson(&reply.body).map_err(ClientError::Body)
     }
 
+    /// UPDATE_AND_CREATE_TOPIC on one broker.
+    pub fn create_topic(&mut self, broker: &str, config: &TopicConfig) -> Result<(), ClientError> {
+        let mut request = Command::request(request::UPDATE_AND_CREATE_TOPIC, 0);
+        crate::protocol::headers::CreateTopicRequestHeader {
+            topic: config.topic_name.clone(),
+            default_topic: "TBW102".into(),
+            read_queue_nums: config.read_queue_nums,
+            write_queue_nums: config.write_queue_nums,
+            perm: config.perm,
+            topic_filter_type: config.topic_filter_type.clone(),
+            topic_sys_flag: Some(config.topic_sys_flag),
+            order: config.order,
+        }
+        .encode(&mut request.ext_fields);
+        self.call(broker, request).map(|_| ())
+    }
+
     /// REGISTER_BROKER, as a broker sends it (body CRC included).
     pub fn register_broker(
         &mut self,

@@ -8,6 +8,8 @@
 mod admin_api;
 mod blocking;
 pub mod mqadmin;
+mod remote;
+pub use remote::RemoteClient;
 
-pub use admin_api::{AdminApi, BrokerRegistration};
-pub use blocking::{BlockingClient, ClientError};
+pub use admin_api::{register_request, AdminApi, BrokerRegistration};
+pub use blocking::{expect_code, BlockingClient, ClientError};

@@ -47,6 +47,33 @@ pub enum AdminCommand {
         #[arg(short = 'c', long = "clusterModel")]
         cluster_model: bool,
     },
+    /// Update or create topic
+    #[command(name = "updateTopic")]
+    UpdateTopic {
+        #[command(flatten)]
+        namesrv: NamesrvArgs,
+        /// Create topic to which broker
+        #[arg(short = 'b', long = "brokerAddr")]
+        broker_addr: Option<String>,
+        /// Create topic to which cluster (every master)
+        #[arg(short = 'c', long = "clusterName")]
+        cluster_name: Option<String>,
+        /// Topic name
+        #[arg(short = 't', long = "topic")]
+        topic: String,
+        /// Set read queue nums
+        #[arg(short = 'r', long = "readQueueNums", default_value_t = 8)]
+        read_queue_nums: i32,
+        /// Set write queue nums
+        #[arg(short = 'w', long = "writeQueueNums", default_value_t = 8)]
+        write_queue_nums: i32,
+        /// Set topic's permission(2|4|6), intro[2:W 4:R; 6:RW]
+        #[arg(short = 'p', long = "perm", default_value_t = 6)]
+        perm: i32,
+        /// Set topic's order(true|false)
+        #[arg(short = 'o', long = "order", default_value_t = false)]
+        order: bool,
+    },
     /// Examine topic route info
     #[command(name = "topicRoute")]
     TopicRoute {
@@ -63,7 +90,7 @@ pub enum AdminCommand {
 
 /// The canonical spelling of a command typed in any case (mqadmin is case-insensitive).
 pub fn canonical_name(typed: &str) -> Option<&'static str> {
-    ["clusterList", "topicList", "topicRoute"].into_iter().find(|name| name.eq_ignore_ascii_case(typed))
+    ["clusterList", "topicList", "topicRoute", "updateTopic"].into_iter().find(|name| name.eq_ignore_ascii_case(typed))
 }
 
 /// Why an admin command failed, for the CLI's exit message.
@@ -134,6 +161,47 @@ pub fn run(command: &AdminCommand, out: &mut dyn Write) -> Result<(), AdminError
             let namesrvs = namesrv_list(namesrv)?;
             topic_list(&mut api, &namesrvs, *cluster_model, out)
         }
+        AdminCommand::UpdateTopic {
+            namesrv,
+            broker_addr,
+            cluster_name,
+            topic,
+            read_queue_nums,
+            write_queue_nums,
+            perm,
+            order,
+        } => {
+            let mut config = crate::protocol::bodies::TopicConfig::new(topic.trim(), *read_queue_nums, *perm);
+            config.write_queue_nums = *write_queue_nums;
+            config.order = *order;
+            let targets = match (broker_addr, cluster_name) {
+                (Some(address), _) => vec![address.clone()],
+                (None, Some(cluster)) => {
+                    let namesrvs = namesrv_list(namesrv)?;
+                    let info = with_namesrv(&mut api, &namesrvs, |api, address| api.cluster_info(address))?;
+                    masters_of(&info, cluster)
+                }
+                (None, None) => {
+                    return Err(ClientError::Body("updateTopic needs -b brokerAddr or -c clusterName".into()).into())
+                }
+            };
+            for address in targets {
+                api.create_topic(&address, &config)?;
+                let _ = writeln!(out, "create topic to {address} success.");
+            }
+            let _ = writeln!(
+                out,
+                "TopicConfig [topicName={}, readQueueNums={}, writeQueueNums={}, perm={}, topicFilterType={}, topicSysFlag={}, order={}]",
+                config.topic_name,
+                config.read_queue_nums,
+                config.write_queue_nums,
+                perm::describe(config.perm),
+                config.topic_filter_type,
+                config.topic_sys_flag,
+                config.order
+            );
+            Ok(())
+        }
         AdminCommand::TopicRoute { namesrv, topic, list } => {
             let namesrvs = namesrv_list(namesrv)?;
             let route = with_namesrv(&mut api, &namesrvs, |api, address| api.topic_route(address, topic.trim()))?;
@@ -148,6 +216,16 @@ pub fn run(command: &AdminCommand, out: &mut dyn Write) -> Result<(), AdminError
             Ok(())
         }
     }
+}
+
+/// The master (id 0) address of every broker of `cluster`.
+fn masters_of(info: &crate::protocol::bodies::ClusterInfo, cluster: &str) -> Vec<String> {
+    let Some(names) = info.cluster_addr_table.get(cluster) else { return Vec::new() };
+    names
+        .iter()
+        .filter_map(|name| info.broker_addr_table.get(name))
+        .filter_map(|data| data.broker_addrs.get(&0).cloned())
+        .collect()
 }
 
 fn cluster_list(

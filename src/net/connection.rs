@@ -68,10 +68,11 @@ impl Connection {
     }
 }
 
+static NEXT_CONNECTION_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
 /// Accepts connections forever, each served by `service`. `idle_timeout` closes connections
 /// that send nothing for that long (Java's `serverChannelMaxIdleTimeSeconds`).
 pub async fn serve<S: Service>(listener: TcpListener, service: Rc<S>, connections_max: usize, idle_timeout: Duration) {
-    let next_id = Rc::new(Cell::new(1u64));
     let open = Rc::new(Semaphore::new(connections_max as u64));
     loop {
         let stream = match listener.accept().await {
@@ -86,8 +87,9 @@ pub async fn serve<S: Service>(listener: TcpListener, service: Rc<S>, connection
             warn!("refusing a connection: {connections_max} connections are open");
             continue;
         };
-        let id = next_id.get();
-        next_id.set(id + 1);
+        // Process-wide unique, so a shard with several listeners never sees two connections
+        // with one id.
+        let id = NEXT_CONNECTION_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let service = service.clone();
         runtime::spawn(async move {
             run(stream, id, service, idle_timeout).await;

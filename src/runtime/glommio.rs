@@ -87,9 +87,24 @@ pub async fn sleep(duration: Duration) {
 /// already in use" as a Java broker does.
 pub fn tcp_listen(address: SocketAddr, exclusive_check: bool) -> io::Result<TcpListener> {
     if exclusive_check {
-        drop(std::net::TcpListener::bind(address)?);
+        ensure_port_free(address)?;
     }
     net::TcpListener::bind(address).map_err(|error| io::Error::other(error.to_string()))
+}
+
+/// Fails with "Address already in use" when something listens on `address`. A plain bind is
+/// the test, but connections that a previous run accepted and closed linger in TIME_WAIT
+/// without SO_REUSEADDR (glommio's listeners set only SO_REUSEPORT) and make that bind fail
+/// too; a refused connection then shows the port is free after all.
+pub fn ensure_port_free(address: SocketAddr) -> io::Result<()> {
+    let Err(error) = std::net::TcpListener::bind(address) else {
+        return Ok(());
+    };
+    let probe = SocketAddr::new(std::net::Ipv4Addr::LOCALHOST.into(), address.port());
+    match std::net::TcpStream::connect_timeout(&probe, Duration::from_millis(500)) {
+        Err(refused) if refused.kind() == io::ErrorKind::ConnectionRefused => Ok(()),
+        _ => Err(error),
+    }
 }
 
 /// Connects with a timeout.
@@ -244,4 +259,58 @@ where
     R: Send + 'static,
 {
     executor().spawn_blocking(work).await
+}
+
+// ---------------------------------------------------------------------------------------------
+// The mesh of bounded channels between shards.
+
+/// A full mesh of bounded channels between `shard_count` executors. Cloned into every
+/// executor before it starts; each joins once.
+pub struct Mesh<T: Send + 'static>(::glommio::channels::channel_mesh::MeshBuilder<T, ::glommio::channels::channel_mesh::Full>);
+
+impl<T: Send + 'static> Clone for Mesh<T> {
+    fn clone(&self) -> Self {
+        Self(self.0.clone())
+    }
+}
+
+impl<T: Send + 'static> Mesh<T> {
+    /// `capacity` bounds each directed channel: a full channel makes the sender wait
+    /// (backpressure), never grow.
+    pub fn new(shard_count: usize, capacity: usize) -> Self {
+        Self(::glommio::channels::channel_mesh::MeshBuilder::full(shard_count, capacity))
+    }
+
+    /// Joins from the current executor. The shard id is the join order's peer id, 0..N.
+    pub async fn join(self) -> io::Result<MeshEnd<T>> {
+        let (senders, receivers) = self.0.join().await.map_err(|error| io::Error::other(format!("cannot join the shard mesh: {error}")))?;
+        Ok(MeshEnd { senders, receivers })
+    }
+}
+
+/// One shard's end of the mesh.
+pub struct MeshEnd<T: Send + 'static> {
+    senders: ::glommio::channels::channel_mesh::Senders<T>,
+    receivers: ::glommio::channels::channel_mesh::Receivers<T>,
+}
+
+impl<T: Send + 'static> MeshEnd<T> {
+    pub fn shard(&self) -> usize {
+        self.senders.peer_id()
+    }
+
+    pub fn shard_count(&self) -> usize {
+        self.senders.nr_consumers()
+    }
+
+    /// Sends to another shard, waiting while its inbox from us is full.
+    pub async fn send_to(&self, shard: usize, message: T) -> Result<(), String> {
+        assert_ne!(shard, self.shard(), "a shard handles its own work directly");
+        self.senders.send_to(shard, message).await.map_err(|error| format!("shard {shard} is gone: {error:?}"))
+    }
+
+    /// Receives the next message from `shard`; `None` when that shard is gone.
+    pub async fn recv_from(&self, shard: usize) -> Option<T> {
+        self.receivers.recv_from(shard).await.ok().flatten()
+    }
 }

@@ -6,8 +6,8 @@
 mod glommio;
 
 pub use self::glommio::{
-    channel_bounded, cpu_count, sleep, spawn, spawn_background, spawn_blocking, spawn_executor, tcp_connect,
-    tcp_listen, BackgroundQueue, ChannelReceiver, ChannelSender, ExecutorHandle, Semaphore, StaticPermit, Task,
+    channel_bounded, cpu_count, ensure_port_free, sleep, spawn, spawn_background, spawn_blocking, spawn_executor, tcp_connect,
+    tcp_listen, BackgroundQueue, ChannelReceiver, ChannelSender, ExecutorHandle, Mesh, MeshEnd, Semaphore, StaticPermit, Task,
     TcpListener, TcpStream,
 };
 

@@ -1,0 +1,172 @@
+//! How a control-plane config file reaches the disk and comes back, as Java's
+//! `ConfigManager.persist` / `load` and `MixAll.string2File` do it, made crash-safe.
+//!
+//! Write: the current content of `<file>` is copied to `<file>.bak`, then the new content
+//! replaces `<file>` through a temporary file, fsync and rename (`write_durably`). A crash at
+//! any point leaves a complete `<file>` or a complete `<file>.bak` holding the previous or the
+//! new version, never a torn one.
+//!
+//! Load: `<file>` when it parses; otherwise (missing, empty, unreadable, corrupt) `<file>.bak`.
+//! Neither present means a fresh start. Unlike Java, a corrupt `<file>` without a usable
+//! `.bak` is an error rather than an empty table: starting with no offsets would silently
+//! rewind every consumer group.
+
+use std::fmt;
+use std::io::ErrorKind;
+use std::path::{Path, PathBuf};
+
+use serde::de::DeserializeOwned;
+use tracing::warn;
+
+use crate::protocol::json;
+use crate::store::root::write_durably;
+
+/// Why a control-plane file cannot be read or written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConfigFileError {
+    /// The file exists but cannot be read.
+    Read { path: PathBuf, reason: String },
+    /// Writing the file (or its `.bak`) failed; the previous version is still on disk.
+    Write { path: PathBuf, reason: String },
+    /// The file does not parse, and neither does its `.bak` (or there is none).
+    Corrupt { path: PathBuf, reason: String },
+}
+
+impl fmt::Display for ConfigFileError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Read { path, reason } => write!(f, "cannot read {}: {reason}", path.display()),
+            Self::Write { path, reason } => write!(f, "cannot write {}: {reason}", path.display()),
+            Self::Corrupt { path, reason } => write!(
+                f,
+                "{} does not parse ({reason}) and there is no usable {}.bak; fix or remove the file",
+                path.display(),
+                path.file_name().map_or_else(String::new, |name| name.to_string_lossy().into_owned())
+            ),
+        }
+    }
+}
+
+impl std::error::Error for ConfigFileError {}
+
+/// `<file>.bak`.
+pub fn backup_path(path: &Path) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(".bak");
+    PathBuf::from(name)
+}
+
+/// Reads one file: `Ok(None)` when it is missing or empty.
+fn read_nonempty(path: &Path) -> Result<Option<Vec<u8>>, ConfigFileError> {
+    match std::fs::read(path) {
+        Ok(bytes) if bytes.iter().all(u8::is_ascii_whitespace) => Ok(None),
+        Ok(bytes) => Ok(Some(bytes)),
+        Err(error) if error.kind() == ErrorKind::NotFound => Ok(None),
+        Err(error) => Err(ConfigFileError::Read { path: path.to_path_buf(), reason: error.to_string() }),
+    }
+}
+
+fn parse<T: DeserializeOwned>(path: &Path, bytes: &[u8]) -> Result<T, ConfigFileError> {
+    json::from_fastjson(bytes).map_err(|reason| ConfigFileError::Corrupt { path: path.to_path_buf(), reason })
+}
+
+/// Loads `path` (fastjson's dialect accepted), falling back to `<path>.bak`. `Ok(None)`: neither
+/// file exists (a fresh store).
+pub fn load<T: DeserializeOwned>(path: &Path) -> Result<Option<T>, ConfigFileError> {
+    let main_error = match read_nonempty(path) {
+        Ok(Some(bytes)) => match parse(path, &bytes) {
+            Ok(value) => return Ok(Some(value)),
+            Err(error) => Some(error),
+        },
+        Ok(None) => None,
+        Err(error) => Some(error),
+    };
+    let backup = backup_path(path);
+    match read_nonempty(&backup)? {
+        Some(bytes) => match parse::<T>(&backup, &bytes) {
+            Ok(value) => {
+                let why = main_error.as_ref().map_or_else(|| "it is missing".to_string(), ToString::to_string);
+                warn!("loaded {} because {} cannot be used: {why}", backup.display(), path.display());
+                Ok(Some(value))
+            }
+            Err(error) => Err(main_error.unwrap_or(error)),
+        },
+        None => match main_error {
+            Some(error) => Err(error),
+            None => Ok(None),
+        },
+    }
+}
+
+/// Writes `bytes` as the new `path`, keeping the previous content as `<path>.bak`.
+pub fn write(path: &Path, bytes: &[u8]) -> Result<(), ConfigFileError> {
+    let write_error = |path: &Path| {
+        let path = path.to_path_buf();
+        move |error: std::io::Error| ConfigFileError::Write { path, reason: error.to_string() }
+    };
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).map_err(write_error(parent))?;
+    }
+    if let Some(previous) = read_nonempty(path)? {
+        let backup = backup_path(path);
+        write_durably(&backup, &previous).map_err(write_error(&backup))?;
+    }
+    write_durably(path, bytes).map_err(write_error(path))
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    /// A fresh scratch directory per test (removed by the test when it passes).
+    pub(crate) fn scratch(name: &str) -> PathBuf {
+        let path = std::env::temp_dir().join(format!("ringmq-control-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&path);
+        path
+    }
+
+    type Table = BTreeMap<String, i64>;
+
+    #[test]
+    fn writing_twice_keeps_the_previous_content_as_bak() {
+        let directory = scratch("persist-bak");
+        let path = directory.join("config").join("t.json");
+        write(&path, br#"{"a":1}"#).unwrap();
+        assert!(!backup_path(&path).exists());
+        write(&path, br#"{"a":2}"#).unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), br#"{"a":2}"#);
+        assert_eq!(std::fs::read(backup_path(&path)).unwrap(), br#"{"a":1}"#);
+        std::fs::remove_dir_all(directory).unwrap();
+    }
+
+    #[test]
+    fn a_corrupt_or_missing_file_loads_from_bak_and_neither_means_fresh() {
+        let directory = scratch("persist-load");
+        let path = directory.join("t.json");
+        assert_eq!(load::<Table>(&path).unwrap(), None);
+        write(&path, br#"{"a":1}"#).unwrap();
+        write(&path, br#"{"a":2}"#).unwrap();
+        std::fs::write(&path, b"{\"a\":2, torn").unwrap();
+        assert_eq!(load::<Table>(&path).unwrap().unwrap()["a"], 1);
+        std::fs::write(&path, b"").unwrap();
+        assert_eq!(load::<Table>(&path).unwrap().unwrap()["a"], 1);
+        std::fs::remove_file(&path).unwrap();
+        assert_eq!(load::<Table>(&path).unwrap().unwrap()["a"], 1);
+        std::fs::remove_dir_all(directory).unwrap();
+    }
+
+    #[test]
+    fn a_corrupt_file_without_bak_is_an_error_naming_the_path() {
+        let directory = scratch("persist-corrupt");
+        std::fs::create_dir_all(&directory).unwrap();
+        let path = directory.join("consumerOffset.json");
+        std::fs::write(&path, b"{not json").unwrap();
+        let error = load::<Table>(&path).unwrap_err();
+        assert!(matches!(error, ConfigFileError::Corrupt { .. }));
+        let text = error.to_string();
+        assert!(text.contains(&path.display().to_string()), "{text}");
+        assert!(text.contains("consumerOffset.json.bak"), "{text}");
+        std::fs::remove_dir_all(directory).unwrap();
+    }
+}

@@ -1,0 +1,453 @@
+//! Shard 0's control plane (DESIGN §2): the authority for topics, subscription groups, the
+//! client registry and orderly-consumption locks; it registers the broker with every
+//! nameserver. Other shards send it their control requests through the mesh and receive
+//! read-only copies of the topic and subscription tables whenever they change, so sends and
+//! pulls never wait for shard 0.
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::path::Path;
+use std::pin::Pin;
+use std::rc::{Rc, Weak};
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_lite::Future;
+
+use super::{
+    BrokerIdentity, ClientRegistry, HeartbeatData, LockBatchRequestBody, LockBatchResponseBody, QueueLocks,
+    SubscriptionGroupTable, TopicTable, UnlockBatchRequestBody,
+};
+use crate::client::{register_request, BrokerRegistration, RemoteClient};
+use crate::config::BrokerSettings;
+use crate::protocol::bodies::{self, TopicConfig};
+use crate::protocol::headers::{
+    BrokerIdentityRequestHeader, ConsumerGroupRequestHeader, CreateTopicRequestHeader, TopicRequestHeader,
+    UnregisterClientRequestHeader,
+};
+use crate::protocol::{request, response, Command, Header};
+use crate::runtime::{self, MeshEnd};
+use crate::shards::data::{BrokerContext, ControlPlane, DataShard};
+use crate::shards::messages::{Origin, ShardMessage, SubscriptionCopy, SubscriptionEntry, TopicTableCopy};
+use crate::shards::RequestError;
+
+/// Client channels silent this long are dropped (Java: 120 s, checked every 10 s).
+const CLIENT_EXPIRY_MS: i64 = 120_000;
+const CLIENT_EXPIRY_SCAN: Duration = Duration::from_secs(10);
+
+/// Shard 0's control-plane state.
+pub struct ControlShard {
+    context: Rc<BrokerContext>,
+    identity: BrokerIdentity,
+    namesrvs: Vec<String>,
+    register_period: Duration,
+    register_timeout: Duration,
+    auto_create_group: bool,
+    notify_enabled: bool,
+    topics: RefCell<TopicTable>,
+    groups: RefCell<SubscriptionGroupTable>,
+    clients: RefCell<ClientRegistry>,
+    locks: RefCell<QueueLocks>,
+    /// Which shard holds each client connection (for broker-initiated requests).
+    connection_shards: RefCell<HashMap<u64, usize>>,
+    mesh: Rc<MeshEnd<ShardMessage>>,
+    local: RefCell<Weak<DataShard>>,
+    topics_version: Cell<u64>,
+    subscriptions_version: Cell<u64>,
+    register_now: Cell<bool>,
+    registered_once: Cell<bool>,
+}
+
+fn config_error(what: &str) -> impl Fn(super::ConfigFileError) -> String + '_ {
+    move |error| format!("{what}: {error}")
+}
+
+impl ControlShard {
+    pub fn open(
+        settings: &BrokerSettings,
+        config_directory: &Path,
+        context: Rc<BrokerContext>,
+        mesh: Rc<MeshEnd<ShardMessage>>,
+    ) -> Result<Rc<Self>, String> {
+        let broker = &settings.broker;
+        let identity = BrokerIdentity::from_config(broker);
+        let mut topics = TopicTable::load(&config_directory.join("topics.json")).map_err(config_error("topics"))?;
+        topics.set_auto_create_topic_enable(broker.auto_create_topic_enable);
+        topics.create_system_topics(&identity);
+        let _ = topics.persist_if_dirty();
+        let mut groups = SubscriptionGroupTable::load(&config_directory.join("subscriptionGroup.json"))
+            .map_err(config_error("groups"))?;
+        groups.create_system_groups();
+        let _ = groups.persist_if_dirty();
+        let namesrvs = if broker.namesrv_addrs.is_empty() {
+            vec![format!("127.0.0.1:{}", broker.namesrv_listen_port)]
+        } else {
+            broker.namesrv_addrs.clone()
+        };
+        Ok(Rc::new(Self {
+            context,
+            identity,
+            namesrvs,
+            register_period: Duration::from_millis(broker.register_name_server_period_ms.clamp(10_000, 60_000)),
+            register_timeout: Duration::from_millis(broker.register_broker_timeout_ms.max(1)),
+            auto_create_group: broker.auto_create_subscription_group,
+            notify_enabled: broker.notify_consumer_ids_changed_enable,
+            topics: RefCell::new(topics),
+            groups: RefCell::new(groups),
+            clients: RefCell::new(ClientRegistry::new()),
+            locks: RefCell::new(QueueLocks::default()),
+            connection_shards: RefCell::new(HashMap::new()),
+            mesh,
+            local: RefCell::new(Weak::new()),
+            topics_version: Cell::new(0),
+            subscriptions_version: Cell::new(0),
+            register_now: Cell::new(true),
+            registered_once: Cell::new(false),
+        }))
+    }
+
+    /// Connects the control plane to shard 0's data shard (for its local copies and pushes).
+    pub fn attach(&self, data: Weak<DataShard>) {
+        *self.local.borrow_mut() = data;
+    }
+
+    /// Sends the topic table to every shard.
+    pub async fn publish_topics(&self) {
+        let version = self.topics_version.get() + 1;
+        self.topics_version.set(version);
+        let topics = self.topics.borrow().iter().map(|config| (config.topic_name.clone(), config.clone())).collect();
+        let copy = Arc::new(TopicTableCopy { version, topics });
+        self.broadcast(|| ShardMessage::Topics(copy.clone())).await;
+        if let Some(local) = self.local.borrow().upgrade() {
+            *local.topics.borrow_mut() = copy.clone();
+        }
+    }
+
+    /// Sends the registered subscriptions to every shard.
+    async fn publish_subscriptions(&self) {
+        let version = self.subscriptions_version.get() + 1;
+        self.subscriptions_version.set(version);
+        let mut subscriptions = HashMap::new();
+        for (group, consumers) in self.clients.borrow().consumer_groups() {
+            for (topic, data) in &consumers.subscriptions {
+                let entry = SubscriptionEntry {
+                    expression: data.sub_string.clone(),
+                    expression_type: data.expression_type.clone(),
+                    sub_version: data.sub_version,
+                };
+                subscriptions.insert((group.to_string(), topic.clone()), entry);
+            }
+        }
+        let copy = Arc::new(SubscriptionCopy { version, subscriptions });
+        self.broadcast(|| ShardMessage::Subscriptions(copy.clone())).await;
+        if let Some(local) = self.local.borrow().upgrade() {
+            *local.subscriptions.borrow_mut() = copy.clone();
+        }
+    }
+
+    async fn broadcast(&self, message: impl Fn() -> ShardMessage) {
+        for shard in (0..self.mesh.shard_count()).filter(|shard| *shard != self.mesh.shard()) {
+            if let Err(error) = self.mesh.send_to(shard, message()).await {
+                tracing::error!("{error}");
+            }
+        }
+    }
+
+    /// After a topic change: persist, publish, register with the nameservers at once.
+    async fn topics_changed(&self) {
+        if let Err(error) = self.topics.borrow_mut().persist_if_dirty() {
+            tracing::error!("persisting topics: {error}");
+        }
+        self.publish_topics().await;
+        self.register_now.set(true);
+    }
+
+    pub fn persist(&self) {
+        let _ = self.topics.borrow_mut().persist_if_dirty();
+        let _ = self.groups.borrow_mut().persist_if_dirty();
+    }
+
+    fn registration(&self) -> BrokerRegistration {
+        let topics = self.topics.borrow();
+        let mut configs: Vec<TopicConfig> = topics.iter().cloned().collect();
+        let permission = self.context.broker_permission;
+        for config in &mut configs {
+            // The broker-wide permission caps every topic's (Java's registerBrokerAll).
+            if permission & crate::protocol::codes::perm::WRITE == 0 {
+                config.perm &= permission;
+            }
+        }
+        BrokerRegistration {
+            cluster_name: self.context.cluster_name.clone(),
+            broker_name: self.context.broker_name.clone(),
+            broker_addr: self.context.advertised.to_string(),
+            ha_server_addr: format!("{}:{}", self.context.advertised.ip(), self.context.listen_port + 1),
+            broker_id: self.context.broker_id,
+            data_version: topics.data_version(),
+            topics: configs,
+            compressed: false,
+        }
+    }
+
+    /// Registers with every nameserver now and then every period, and on topic changes.
+    pub fn start_registration(self: &Rc<Self>) {
+        let plane = self.clone();
+        runtime::spawn(async move {
+            let mut client = RemoteClient::new(plane.register_timeout);
+            let mut last = std::time::Instant::now();
+            loop {
+                if plane.register_now.replace(false) || last.elapsed() >= plane.register_period {
+                    last = std::time::Instant::now();
+                    plane.register_all(&mut client).await;
+                }
+                runtime::sleep(Duration::from_millis(100)).await;
+            }
+        })
+        .detach();
+        let plane = self.clone();
+        runtime::spawn(async move {
+            loop {
+                runtime::sleep(CLIENT_EXPIRY_SCAN).await;
+                let outcome = plane.clients.borrow_mut().expire(crate::protocol::now_ms(), CLIENT_EXPIRY_MS);
+                plane.groups_changed(outcome.groups_changed).await;
+            }
+        })
+        .detach();
+    }
+
+    async fn register_all(&self, client: &mut RemoteClient) {
+        let registration = self.registration();
+        for namesrv in &self.namesrvs {
+            match client.invoke(namesrv, register_request(&registration)).await {
+                Ok(Some(reply)) if reply.code == response::SUCCESS => {
+                    tracing::debug!("register broker[{}]to name server {namesrv} OK", self.context.broker_id);
+                    self.registered_once.set(true);
+                }
+                Ok(reply) => tracing::warn!("register to name server {namesrv} refused: {:?}", reply.map(|r| r.remark)),
+                Err(error) => tracing::warn!("register to name server {namesrv} failed: {error}"),
+            }
+        }
+    }
+
+    /// Waits (a few seconds at most) until one registration succeeded.
+    pub async fn wait_first_registration(&self) {
+        for _ in 0..100 {
+            if self.registered_once.get() {
+                return;
+            }
+            runtime::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// A clean stop: UNREGISTER_BROKER with every nameserver.
+    pub async fn unregister_all(&self) {
+        let mut client = RemoteClient::new(self.register_timeout);
+        for namesrv in &self.namesrvs {
+            let mut request = Command::request(request::UNREGISTER_BROKER, 0);
+            BrokerIdentityRequestHeader {
+                broker_name: self.context.broker_name.clone(),
+                broker_addr: self.context.advertised.to_string(),
+                cluster_name: self.context.cluster_name.clone(),
+                broker_id: self.context.broker_id,
+            }
+            .encode(&mut request.ext_fields);
+            if let Err(error) = client.invoke(namesrv, request).await {
+                tracing::warn!("unregister from name server {namesrv} failed: {error}");
+            }
+        }
+    }
+
+    /// Tells every member of each changed group to rebalance now (NOTIFY_CONSUMER_IDS_CHANGED,
+    /// oneway), and republishes subscriptions.
+    async fn groups_changed(&self, groups: Vec<String>) {
+        if groups.is_empty() {
+            return;
+        }
+        self.publish_subscriptions().await;
+        if !self.notify_enabled {
+            return;
+        }
+        for group in groups {
+            let notify_group =
+                self.groups.borrow().get(&group).is_none_or(|config| config.notify_consumer_ids_changed_enable);
+            if !notify_group {
+                continue;
+            }
+            let connections = self.clients.borrow().connections_of_group(&group);
+            for connection_id in connections {
+                let mut notify = Command::request(request::NOTIFY_CONSUMER_IDS_CHANGED, 0);
+                notify.flag |= crate::protocol::command::FLAG_ONEWAY;
+                ConsumerGroupRequestHeader { consumer_group: group.clone() }.encode(&mut notify.ext_fields);
+                self.push(connection_id, notify).await;
+            }
+        }
+    }
+
+    async fn push(&self, connection_id: u64, request: Command) {
+        let Some(shard) = self.connection_shards.borrow().get(&connection_id).copied() else { return };
+        if shard == self.mesh.shard() {
+            if let Some(local) = self.local.borrow().upgrade() {
+                local.push(connection_id, &request);
+            }
+            return;
+        }
+        let _ = self.mesh.send_to(shard, ShardMessage::Push { connection_id, request }).await;
+    }
+
+    async fn dispatch(&self, request: &Command, origin: Origin) -> Result<Command, RequestError> {
+        match request.code {
+            request::HEART_BEAT => self.heart_beat(request, origin).await,
+            request::UNREGISTER_CLIENT => {
+                let header = UnregisterClientRequestHeader::decode(&request.ext_fields)?;
+                let changed = self.clients.borrow_mut().unregister(
+                    &header.client_id,
+                    header.producer_group.as_deref().filter(|group| !group.is_empty()),
+                    header.consumer_group.as_deref().filter(|group| !group.is_empty()),
+                );
+                self.groups_changed(changed).await;
+                Ok(Command::response_to(request, response::SUCCESS))
+            }
+            request::GET_CONSUMER_LIST_BY_GROUP => {
+                let header = ConsumerGroupRequestHeader::decode(&request.ext_fields)?;
+                let ids = self.clients.borrow().consumer_ids(&header.consumer_group);
+                if ids.is_empty() {
+                    return Err(RequestError::System(format!("no consumer for this group, {}", header.consumer_group)));
+                }
+                let body = serde_json::json!({ "consumerIdList": ids });
+                Ok(Command::response_to(request, response::SUCCESS).with_body(serde_json::to_vec(&body).expect("json")))
+            }
+            request::CHECK_CLIENT_CONFIG => Ok(Command::response_to(request, response::SUCCESS)),
+            request::UPDATE_AND_CREATE_TOPIC => self.update_topic(request).await,
+            request::GET_ALL_TOPIC_CONFIG => {
+                let body = bodies::to_json(&self.topics.borrow().to_wrapper());
+                Ok(Command::response_to(request, response::SUCCESS).with_body(body))
+            }
+            request::DELETE_TOPIC_IN_BROKER => {
+                let header = TopicRequestHeader::decode(&request.ext_fields)?;
+                self.topics.borrow_mut().delete(&header.topic);
+                self.topics_changed().await;
+                Ok(Command::response_to(request, response::SUCCESS))
+            }
+            request::LOCK_BATCH_MQ => {
+                let body: LockBatchRequestBody =
+                    crate::protocol::json::from_fastjson(&request.body).map_err(RequestError::Body)?;
+                let locked = self.locks.borrow_mut().lock(
+                    &body.consumer_group,
+                    &body.client_id,
+                    &body.mq_set,
+                    crate::protocol::now_ms(),
+                );
+                let reply = LockBatchResponseBody { lock_ok_mq_set: locked };
+                Ok(Command::response_to(request, response::SUCCESS)
+                    .with_body(serde_json::to_vec(&reply).expect("json")))
+            }
+            request::UNLOCK_BATCH_MQ => {
+                let body: UnlockBatchRequestBody =
+                    crate::protocol::json::from_fastjson(&request.body).map_err(RequestError::Body)?;
+                self.locks.borrow_mut().unlock(&body.consumer_group, &body.client_id, &body.mq_set);
+                Ok(Command::response_to(request, response::SUCCESS))
+            }
+            code => Err(RequestError::NotSupported(code)),
+        }
+    }
+
+    async fn heart_beat(&self, request: &Command, origin: Origin) -> Result<Command, RequestError> {
+        let data = HeartbeatData::decode(&request.body).map_err(|error| RequestError::Body(error.to_string()))?;
+        self.connection_shards.borrow_mut().insert(origin.connection_id, origin.shard);
+        let mut topics_created = false;
+        for consumer in &data.consumers {
+            let Some(group) =
+                self.groups.borrow_mut().get_or_auto_create(&consumer.group_name, self.auto_create_group).cloned()
+            else {
+                continue;
+            };
+            let created = self.topics.borrow_mut().create_retry_topic(&group.group_name, group.retry_queue_nums);
+            topics_created |= created.is_some_and(|ensured| ensured.created);
+        }
+        let _ = self.groups.borrow_mut().persist_if_dirty();
+        let outcome = self.clients.borrow_mut().heartbeat(
+            origin.connection_id,
+            &origin.peer.to_string(),
+            request.language.name(),
+            request.version,
+            &data,
+            crate::protocol::now_ms(),
+        );
+        for refused in &outcome.groups_refused {
+            tracing::warn!("heartbeat of {}: group {refused} not registered (registry bound reached)", data.client_id);
+        }
+        if topics_created {
+            self.topics_changed().await;
+        }
+        self.groups_changed(outcome.groups_changed).await;
+        Ok(Command::response_to(request, response::SUCCESS))
+    }
+
+    async fn update_topic(&self, request: &Command) -> Result<Command, RequestError> {
+        if let Some(queue_nums) = request.ext_fields.get("ringmqAutoCreateQueueNums") {
+            // Another shard asks to auto-create a topic for a send.
+            let topic = request.ext_fields.get("topic").unwrap_or_default().to_string();
+            let default_topic = request.ext_fields.get("defaultTopic").unwrap_or_default().to_string();
+            let queue_nums: i32 = queue_nums.parse().unwrap_or(4);
+            return match self.create_for_send(&topic, &default_topic, queue_nums).await {
+                Some(config) => {
+                    Ok(Command::response_to(request, response::SUCCESS).with_body(bodies::to_json(&config)))
+                }
+                None => Err(RequestError::TopicNotExist(format!("topic[{topic}] not exist, apply first please!"))),
+            };
+        }
+        let header = CreateTopicRequestHeader::decode(&request.ext_fields)?;
+        super::topics::check_admin_topic(&header.topic, &self.identity)
+            .map_err(|error| RequestError::System(error.to_string()))?;
+        let config = TopicConfig {
+            order: header.order,
+            perm: header.perm,
+            read_queue_nums: header.read_queue_nums,
+            topic_filter_type: header.topic_filter_type,
+            topic_name: header.topic,
+            topic_sys_flag: header.topic_sys_flag.unwrap_or(0),
+            write_queue_nums: header.write_queue_nums,
+        };
+        self.topics.borrow_mut().create_or_update(config).map_err(|error| RequestError::System(error.to_string()))?;
+        self.topics_changed().await;
+        Ok(Command::response_to(request, response::SUCCESS))
+    }
+
+    async fn create_for_send(&self, topic: &str, default_topic: &str, queue_nums: i32) -> Option<TopicConfig> {
+        let ensured = self.topics.borrow_mut().auto_create_on_send(topic, default_topic, queue_nums, false)?;
+        if ensured.created {
+            tracing::info!("Create new topic by default topic:[{default_topic}] config:[{:?}]", ensured.config);
+            self.topics_changed().await;
+        }
+        Some(ensured.config)
+    }
+}
+
+impl ControlPlane for ControlShard {
+    fn handle(self: Rc<Self>, request: Command, origin: Origin) -> Pin<Box<dyn Future<Output = Option<Command>>>> {
+        Box::pin(async move {
+            let reply = match self.dispatch(&request, origin).await {
+                Ok(reply) => reply,
+                Err(error) => error.reply_to(&request),
+            };
+            (!request.is_oneway()).then_some(reply)
+        })
+    }
+
+    fn create_topic_for_send(
+        self: Rc<Self>,
+        topic: String,
+        default_topic: String,
+        queue_nums: i32,
+    ) -> Pin<Box<dyn Future<Output = Option<TopicConfig>>>> {
+        Box::pin(async move { self.create_for_send(&topic, &default_topic, queue_nums).await })
+    }
+
+    fn connection_closed(self: Rc<Self>, origin: Origin) {
+        self.connection_shards.borrow_mut().remove(&origin.connection_id);
+        let changed = self.clients.borrow_mut().connection_closed(origin.connection_id);
+        if !changed.is_empty() {
+            runtime::spawn(async move { self.groups_changed(changed).await }).detach();
+        }
+    }
+}

@@ -1,0 +1,258 @@
+//! Starting and stopping one data shard on its executor.
+//!
+//! Order: join the mesh (the join order gives the shard id), open (and recover) this shard's
+//! store, load its consumer offsets, start the control plane on shard 0, drain the inboxes
+//! from the other shards, then accept connections on the broker ports. Shard 0 also runs the
+//! embedded nameserver (when no nameserver address is configured) in a low-share task queue,
+//! and registers with every nameserver. On a stop request (SIGTERM), shard 0 unregisters, and
+//! every shard persists its offsets and closes its store cleanly, so the next start needs no
+//! recovery scan.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::consumer_offset::OwnedOffsets;
+use super::{BrokerContext, DataShard, ParkedPulls};
+use crate::config::{BrokerSettings, FlushDiskType};
+use crate::net;
+use crate::runtime::{self, BackgroundQueue, DmaStorage, Mesh};
+use crate::shards::messages::ShardMessage;
+use crate::shards::{control, namesrv, routing};
+use crate::store::commit_log::FlushMode;
+use crate::store::retention::RetentionPolicy;
+use crate::store::root::StoreRoot;
+use crate::store::shard_store::{ShardStore, StoreOptions, TransferLimits};
+
+/// Connections one shard accepts at once.
+const SHARD_CONNECTIONS_MAX: usize = 16 * 1024;
+
+/// How often offsets are written to disk (Java's `flushConsumerOffsetInterval` default).
+const OFFSET_PERSIST_INTERVAL_DEFAULT: Duration = Duration::from_secs(5);
+
+/// What every shard starts from; built once in the launcher.
+#[derive(Clone)]
+pub struct BootSpec {
+    pub settings: Arc<BrokerSettings>,
+    pub store_root: PathBuf,
+    pub unclean: bool,
+    pub advertised: SocketAddr,
+}
+
+/// Set by the launcher's signal handler; every shard polls it.
+static STOP_REQUESTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Asks every shard to stop cleanly.
+pub fn request_stop() {
+    STOP_REQUESTED.store(true, std::sync::atomic::Ordering::SeqCst);
+}
+
+fn stop_requested() -> bool {
+    STOP_REQUESTED.load(std::sync::atomic::Ordering::SeqCst)
+}
+
+pub fn context_of(spec: &BootSpec) -> BrokerContext {
+    let broker = &spec.settings.broker;
+    let store = &spec.settings.store;
+    let port = spec.settings.net.listen_port;
+    BrokerContext {
+        cluster_name: broker.broker_cluster_name.clone(),
+        broker_name: broker.broker_name.clone(),
+        broker_id: broker.broker_id,
+        advertised: spec.advertised,
+        listen_port: port,
+        fast_port: port - 2,
+        region_id: broker.region_id.clone(),
+        trace_on: broker.trace_on,
+        sync_flush: store.flush_disk_type == FlushDiskType::SyncFlush,
+        sync_flush_timeout: Duration::from_millis(store.sync_flush_timeout_ms),
+        max_message_size_bytes: store.max_message_size_bytes as usize,
+        long_polling_enable: broker.long_polling_enable,
+        short_polling_time: Duration::from_millis(broker.short_polling_time_ms),
+        auto_create_topic_enable: broker.auto_create_topic_enable,
+        default_topic_queue_count: broker.default_topic_queue_count,
+        broker_permission: broker.broker_permission as i32,
+        delay_level_count: broker.message_delay_levels_ms.len(),
+    }
+}
+
+fn store_options(spec: &BootSpec, root: &std::path::Path, shard: u16) -> StoreOptions {
+    let store = &spec.settings.store;
+    let flush_mode = match store.flush_disk_type {
+        FlushDiskType::SyncFlush => FlushMode::Sync,
+        FlushDiskType::AsyncFlush => FlushMode::Async {
+            interval_ms: store.flush_interval_commit_log_ms,
+            least_pages: u64::from(store.flush_commit_log_least_pages),
+            thorough_interval_ms: store.flush_commit_log_thorough_interval_ms,
+        },
+    };
+    StoreOptions {
+        shard,
+        root: root.to_path_buf(),
+        commit_log_directory: store.commit_log_path.join(format!("shard-{shard}")),
+        index_directory: root.join("index").join(format!("shard-{shard}")),
+        checkpoint_path: root.join(format!("checkpoint-{shard}")),
+        segment_size_bytes: store.segment_size_bytes,
+        consume_queue_file_size_bytes: store.cq_file_size_bytes,
+        flush_mode,
+        hot_window_bytes: crate::limits::STORE_HOT_WINDOW_BYTES,
+        unwritten_bytes_max: crate::limits::STORE_UNWRITTEN_BYTES_MAX,
+        store_host: spec.advertised,
+        index_enabled: store.message_index_enable,
+        index_slot_count: store.index_hash_slot_count,
+        index_entry_count_max: store.index_entry_count_max,
+        checkpoint_interval: Duration::from_secs(10),
+        delay_levels_ms: spec.settings.broker.message_delay_levels_ms.iter().map(|ms| *ms as i64).collect(),
+        retention: RetentionPolicy {
+            delete_when_hours: store.delete_when_hours.clone(),
+            file_reserved_hours: u64::from(store.file_reserved_time_hours),
+            disk_max_used_ratio: f64::from(store.disk_max_used_space_ratio_percent) / 100.0,
+            ..RetentionPolicy::default()
+        },
+        transfer: TransferLimits {
+            count_max_hot: store.transfer_count_in_memory_max as usize,
+            bytes_max_hot: store.transfer_bytes_in_memory_max as usize,
+            count_max_cold: store.transfer_count_on_disk_max as usize,
+            bytes_max_cold: store.transfer_bytes_on_disk_max as usize,
+        },
+    }
+}
+
+/// Runs one shard until a stop is requested.
+pub async fn run(spec: BootSpec, mesh: Mesh<ShardMessage>) -> Result<(), String> {
+    let end = Rc::new(mesh.join().await.map_err(|error| error.to_string())?);
+    let shard = end.shard();
+    let shard_count = end.shard_count();
+    let store = ShardStore::open(
+        DmaStorage,
+        store_options(&spec, &spec.store_root, shard as u16),
+        spec.unclean,
+        |topic, queue_id| routing::shard_for(topic, queue_id, shard_count) == shard,
+    )
+    .await
+    .map_err(|error| format!("shard {shard}: {error}"))?;
+    store.start_background_tasks();
+    let config_directory = control::config_directory(&spec.store_root);
+    std::fs::create_dir_all(&config_directory).map_err(|error| format!("{}: {error}", config_directory.display()))?;
+    let offsets = OwnedOffsets::load(config_directory.join(format!("consumerOffset-{shard}.json")))?;
+    let context = Rc::new(context_of(&spec));
+    let control_plane = if shard == 0 {
+        Some(control::plane::ControlShard::open(&spec.settings, &config_directory, context.clone(), end.clone())?)
+    } else {
+        None
+    };
+    let data = Rc::new(DataShard {
+        shard,
+        shard_count,
+        context: context.clone(),
+        store: store.clone(),
+        mesh: end.clone(),
+        topics: RefCell::new(Arc::default()),
+        subscriptions: RefCell::new(Arc::default()),
+        parked: RefCell::new(ParkedPulls::default()),
+        offsets: RefCell::new(offsets),
+        connections: RefCell::new(HashMap::new()),
+        control: control_plane.clone().map(|plane| plane as Rc<dyn super::ControlPlane>),
+    });
+    if let Some(plane) = &control_plane {
+        plane.attach(Rc::downgrade(&data));
+        plane.publish_topics().await;
+    }
+    for peer in (0..shard_count).filter(|peer| *peer != shard) {
+        runtime::spawn(data.clone().inbox_loop(peer)).detach();
+    }
+    if shard == 0 {
+        start_embedded_namesrv(&spec)?;
+    }
+    serve_ports(&spec, &data)?;
+    let offsets_interval = Duration::from_millis(spec.settings.broker.flush_consumer_offset_interval_ms);
+    runtime::spawn(persist_offsets_loop(data.clone(), offsets_interval)).detach();
+    if let Some(plane) = &control_plane {
+        plane.start_registration();
+        plane.wait_first_registration().await;
+        announce_boot(&spec);
+    }
+    while !stop_requested() {
+        runtime::sleep(Duration::from_millis(100)).await;
+    }
+    shutdown(&data, control_plane.as_deref()).await
+}
+
+fn serve_ports(spec: &BootSpec, data: &Rc<DataShard>) -> Result<(), String> {
+    let idle = Duration::from_secs(spec.settings.net.channel_idle_seconds);
+    let port = spec.settings.net.listen_port;
+    for port in [port, port - 2] {
+        let address = SocketAddr::from((Ipv4Addr::UNSPECIFIED, port));
+        // The launcher already proved each port free for this process; every shard now binds
+        // it with SO_REUSEPORT and the kernel spreads connections over the shards.
+        let listener = runtime::tcp_listen(address, false).map_err(|error| format!("cannot listen on {address}: {error}"))?;
+        runtime::spawn(net::serve(listener, data.clone(), SHARD_CONNECTIONS_MAX, idle)).detach();
+    }
+    Ok(())
+}
+
+fn start_embedded_namesrv(spec: &BootSpec) -> Result<(), String> {
+    let Some(settings) = spec.settings.embedded_namesrv() else {
+        return Ok(());
+    };
+    let options = namesrv::NamesrvOptions {
+        listen: SocketAddr::from((Ipv4Addr::UNSPECIFIED, settings.net.listen_port)),
+        kv_config_path: Some(settings.namesrv.kv_config_path.clone()),
+        order_message_enable: settings.namesrv.order_message_enable,
+        idle_timeout: Duration::from_secs(settings.net.channel_idle_seconds),
+        effective: settings.effective.clone(),
+        config_black_list: settings.namesrv.config_black_list.clone(),
+    };
+    // A low-share queue: the nameserver answers a few requests a second and must never
+    // delay sends and pulls on this shard.
+    let queue = BackgroundQueue::new("namesrv", 100);
+    namesrv::start(options, Some(queue)).map(|_| ()).map_err(|error| format!("embedded nameserver: {error}"))
+}
+
+fn announce_boot(spec: &BootSpec) {
+    let broker = &spec.settings.broker;
+    let mut line = format!(
+        "The broker[{}, {}] boot success. serializeType=JSON",
+        broker.broker_name, spec.advertised
+    );
+    let namesrvs = if broker.namesrv_addrs.is_empty() {
+        vec![format!("127.0.0.1:{}", broker.namesrv_listen_port)]
+    } else {
+        broker.namesrv_addrs.clone()
+    };
+    line.push_str(&format!(" and name server is {}", namesrvs.join(";")));
+    tracing::info!("{line}");
+    println!("{line}");
+}
+
+async fn persist_offsets_loop(data: Rc<DataShard>, interval: Duration) {
+    let interval = if interval.is_zero() { OFFSET_PERSIST_INTERVAL_DEFAULT } else { interval.max(Duration::from_millis(100)) };
+    while !stop_requested() {
+        runtime::sleep(interval).await;
+        if let Err(error) = data.offsets.borrow_mut().table.persist_if_dirty() {
+            tracing::error!("persisting consumer offsets of shard {}: {error}", data.shard);
+        }
+    }
+}
+
+async fn shutdown(data: &Rc<DataShard>, control_plane: Option<&control::plane::ControlShard>) -> Result<(), String> {
+    if let Some(plane) = control_plane {
+        plane.unregister_all().await;
+        plane.persist();
+    }
+    if let Err(error) = data.offsets.borrow_mut().table.persist() {
+        tracing::error!("persisting consumer offsets of shard {}: {error}", data.shard);
+    }
+    data.store.close().await.map_err(|error| format!("shard {}: closing the store: {error}", data.shard))?;
+    tracing::info!("shard {} stopped cleanly", data.shard);
+    Ok(())
+}
+
+/// Opens the store root (lock, abort marker, shard count) for the launcher.
+pub fn open_root(spec_root: &std::path::Path, shard_count: usize) -> Result<StoreRoot, String> {
+    StoreRoot::open(spec_root, shard_count as u32).map_err(|error| error.to_string())
+}

@@ -1,0 +1,253 @@
+//! The broker's data shard: one per CPU, each owning some queues, its own store and its own
+//! connections (DESIGN §2).
+//!
+//! A request arrives on whichever shard accepted the connection. Queue work (send, pull,
+//! offsets) is forwarded to the queue's owner (`shards/routing.rs`) through the mesh, and
+//! control-plane work (client registry, topic administration) to shard 0; the reply comes back
+//! on a one-shot channel and the connection's shard writes it, in whatever order replies
+//! complete (clients match them by `opaque`).
+//!
+//! One handler file per request-code family: `send_message.rs` (10, 310, 320),
+//! `pull_message.rs` (11, with long polling), `consumer_offset.rs` (14, 15, 29, 30, 31, 32).
+
+pub mod boot;
+mod consumer_offset;
+mod pull_message;
+mod send_message;
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_channel::oneshot;
+
+use super::messages::{Origin, ShardMessage, SubscriptionCopy, TopicTableCopy};
+use super::{routing, RequestError};
+use crate::net::{Connection, Service};
+use crate::protocol::bodies::TopicConfig;
+use crate::protocol::{request, Command};
+use crate::runtime::{DmaStorage, MeshEnd};
+use crate::store::shard_store::ShardStore;
+
+pub use pull_message::ParkedPulls;
+
+/// What every data shard knows about the broker it is part of.
+#[derive(Clone, Debug)]
+pub struct BrokerContext {
+    pub cluster_name: String,
+    pub broker_name: String,
+    pub broker_id: i64,
+    /// `brokerIP1:listenPort`: written into records, so offsetMsgIds point here.
+    pub advertised: SocketAddr,
+    pub listen_port: u16,
+    pub fast_port: u16,
+    pub region_id: String,
+    pub trace_on: bool,
+    pub sync_flush: bool,
+    pub sync_flush_timeout: Duration,
+    pub max_message_size_bytes: usize,
+    pub long_polling_enable: bool,
+    pub short_polling_time: Duration,
+    pub auto_create_topic_enable: bool,
+    pub default_topic_queue_count: u32,
+    pub broker_permission: i32,
+    pub delay_level_count: usize,
+}
+
+/// A data shard's state. Lives on its executor only.
+pub struct DataShard {
+    pub shard: usize,
+    pub shard_count: usize,
+    pub context: Rc<BrokerContext>,
+    pub store: Rc<ShardStore<DmaStorage>>,
+    pub mesh: Rc<MeshEnd<ShardMessage>>,
+    /// The copy of shard 0's topic table.
+    pub topics: RefCell<Arc<TopicTableCopy>>,
+    /// The copy of shard 0's registered subscriptions.
+    pub subscriptions: RefCell<Arc<SubscriptionCopy>>,
+    pub parked: RefCell<ParkedPulls>,
+    pub offsets: RefCell<consumer_offset::OwnedOffsets>,
+    /// This shard's open connections, for broker-initiated requests.
+    pub connections: RefCell<HashMap<u64, Rc<Connection>>>,
+    /// Shard 0's control plane (None on other shards).
+    pub control: Option<Rc<dyn ControlPlane>>,
+}
+
+/// Shard 0's duties, seen from the data shard that hosts them.
+pub trait ControlPlane {
+    /// Handles a control-plane request (HEART_BEAT, UNREGISTER_CLIENT, ...).
+    fn handle(self: Rc<Self>, request: Command, origin: Origin) -> LocalFuture<Option<Command>>;
+    /// Creates `topic` for a send from its template, if the rules allow (protocol §7.1).
+    fn create_topic_for_send(self: Rc<Self>, topic: String, default_topic: String, queue_nums: i32)
+        -> LocalFuture<Option<TopicConfig>>;
+    /// A connection closed.
+    fn connection_closed(self: Rc<Self>, origin: Origin);
+}
+
+/// A boxed future that stays on its shard.
+pub type LocalFuture<T> = std::pin::Pin<Box<dyn std::future::Future<Output = T>>>;
+
+impl DataShard {
+    pub fn origin(&self, connection: &Connection) -> Origin {
+        Origin { shard: self.shard, connection_id: connection.id, peer: connection.peer, local: connection.local }
+    }
+
+    /// The topic's config from the local copy.
+    pub fn topic(&self, topic: &str) -> Option<TopicConfig> {
+        self.topics.borrow().topics.get(topic).cloned()
+    }
+
+    /// Sends queue work to `owner` (or runs it here) and waits for the reply.
+    pub async fn to_owner(self: &Rc<Self>, owner: usize, request: Command, origin: Origin) -> Option<Command> {
+        if owner == self.shard {
+            return self.queue_work(request, origin).await;
+        }
+        let (reply, receiver) = oneshot::channel();
+        let message = ShardMessage::QueueWork { request, origin, reply };
+        if let Err(error) = self.mesh.send_to(owner, message).await {
+            tracing::error!("{error}");
+            return None;
+        }
+        receiver.await.ok().flatten()
+    }
+
+    /// Sends control-plane work to shard 0 (or runs it here) and waits for the reply.
+    pub async fn to_control_plane(self: &Rc<Self>, request: Command, origin: Origin) -> Option<Command> {
+        if let Some(control) = &self.control {
+            return control.clone().handle(request, origin).await;
+        }
+        let (reply, receiver) = oneshot::channel();
+        if let Err(error) = self.mesh.send_to(0, ShardMessage::Control { request, origin, reply }).await {
+            tracing::error!("{error}");
+            return None;
+        }
+        receiver.await.ok().flatten()
+    }
+
+    /// Queue work on the owner.
+    async fn queue_work(self: &Rc<Self>, request: Command, origin: Origin) -> Option<Command> {
+        let result = match request.code {
+            request::SEND_MESSAGE | request::SEND_MESSAGE_V2 | request::SEND_BATCH_MESSAGE => {
+                send_message::store_on_owner(self, &request, origin).await
+            }
+            request::PULL_MESSAGE => pull_message::pull_on_owner(self, &request).await,
+            _ => consumer_offset::handle_on_owner(self, &request).await,
+        };
+        match result {
+            Ok(reply) => reply,
+            Err(error) => Some(error.reply_to(&request)),
+        }
+    }
+
+    /// Requests that arrive on this shard's connections.
+    async fn dispatch(self: &Rc<Self>, connection: &Connection, request: Command) -> Option<Command> {
+        let origin = self.origin(connection);
+        let result = match request.code {
+            request::SEND_MESSAGE | request::SEND_MESSAGE_V2 | request::SEND_BATCH_MESSAGE => {
+                send_message::route(self, request.clone(), origin).await
+            }
+            request::PULL_MESSAGE if origin.local.port() == self.context.fast_port => {
+                // As Java: the fast port serves everything but PULL_MESSAGE.
+                Err(RequestError::NotSupported(request.code))
+            }
+            request::PULL_MESSAGE
+            | request::QUERY_CONSUMER_OFFSET
+            | request::UPDATE_CONSUMER_OFFSET
+            | request::GET_MAX_OFFSET
+            | request::GET_MIN_OFFSET
+            | request::GET_EARLIEST_MSG_STORETIME
+            | request::SEARCH_OFFSET_BY_TIMESTAMP => consumer_offset::route(self, request.clone(), origin).await,
+            request::HEART_BEAT
+            | request::UNREGISTER_CLIENT
+            | request::GET_CONSUMER_LIST_BY_GROUP
+            | request::CHECK_CLIENT_CONFIG
+            | request::UPDATE_AND_CREATE_TOPIC
+            | request::GET_ALL_TOPIC_CONFIG
+            | request::DELETE_TOPIC_IN_BROKER
+            | request::LOCK_BATCH_MQ
+            | request::UNLOCK_BATCH_MQ => Ok(self.to_control_plane(request.clone(), origin).await),
+            code => Err(RequestError::NotSupported(code)),
+        };
+        match result {
+            Ok(reply) => reply,
+            Err(error) => Some(error.reply_to(&request)),
+        }
+    }
+
+    /// Handles one message from another shard.
+    pub async fn receive(self: &Rc<Self>, message: ShardMessage) {
+        match message {
+            ShardMessage::QueueWork { request, origin, reply } => {
+                let shard = self.clone();
+                crate::runtime::spawn(async move {
+                    let _ = reply.send(shard.queue_work(request, origin).await);
+                })
+                .detach();
+            }
+            ShardMessage::Control { request, origin, reply } => {
+                let shard = self.clone();
+                crate::runtime::spawn(async move {
+                    let _ = reply.send(shard.to_control_plane(request, origin).await);
+                })
+                .detach();
+            }
+            ShardMessage::ConnectionClosed { origin } => {
+                if let Some(control) = &self.control {
+                    control.clone().connection_closed(origin);
+                }
+            }
+            ShardMessage::Push { connection_id, request } => self.push(connection_id, &request),
+            ShardMessage::Topics(copy) => *self.topics.borrow_mut() = copy,
+            ShardMessage::Subscriptions(copy) => *self.subscriptions.borrow_mut() = copy,
+        }
+    }
+
+    /// Writes a broker-initiated request to one of this shard's connections (oneway: a full
+    /// write queue drops it, as Java's 10 ms oneway timeout would).
+    pub fn push(&self, connection_id: u64, request: &Command) {
+        if let Some(connection) = self.connections.borrow().get(&connection_id) {
+            connection.try_send(request);
+        }
+    }
+
+    /// Drains the inbox from `peer` forever.
+    pub async fn inbox_loop(self: Rc<Self>, peer: usize) {
+        while let Some(message) = self.mesh.recv_from(peer).await {
+            self.receive(message).await;
+        }
+    }
+
+    /// The owner shard of a queue.
+    pub fn owner(&self, topic: &str, queue_id: i32) -> usize {
+        routing::shard_for(topic, queue_id, self.shard_count)
+    }
+}
+
+impl Service for DataShard {
+    fn handle(
+        self: Rc<Self>,
+        connection: Rc<Connection>,
+        request: Command,
+    ) -> impl std::future::Future<Output = Option<Command>> + 'static {
+        self.connections.borrow_mut().entry(connection.id).or_insert_with(|| connection.clone());
+        async move { self.dispatch(&connection, request).await }
+    }
+
+    fn closed(&self, connection: &Connection) {
+        self.connections.borrow_mut().remove(&connection.id);
+        let origin = self.origin(connection);
+        match &self.control {
+            Some(control) => control.clone().connection_closed(origin),
+            None => {
+                let mesh = self.mesh.clone();
+                crate::runtime::spawn(async move {
+                    let _ = mesh.send_to(0, ShardMessage::ConnectionClosed { origin }).await;
+                })
+                .detach();
+            }
+        }
+    }
+}

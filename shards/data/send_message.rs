@@ -1,0 +1,264 @@
+//! SEND_MESSAGE (10), SEND_MESSAGE_V2 (310), SEND_BATCH_MESSAGE (320): protocol §7.2.
+//!
+//! On the connection's shard: the topic is resolved (from the local copy of the topic table, or
+//! created from its template by shard 0), a queue is chosen when the client let the broker
+//! pick, and the request goes to the queue's owner. On the owner: the message (or each message
+//! of a batch, at consecutive queue offsets) is stored, and the reply waits for fdatasync under
+//! SYNC_FLUSH when the message asks to wait. Every reply carries MSG_REGION and TRACE_ON, which
+//! the Java client reads after a successful send.
+//!
+//! V2 headers use one-letter keys; `SendMessageRequestHeader::decode_for` maps them. The C++
+//! clients send batches as 310 with `m=1` and as 10 with `batch=1`.
+
+use std::rc::Rc;
+
+use bytes::Bytes;
+
+use super::{DataShard, Origin};
+use crate::protocol::batch;
+use crate::protocol::codes::perm;
+use crate::protocol::headers::{SendMessageRequestHeader, SendMessageResponseHeader};
+use crate::protocol::message::{property, tags_code, Properties};
+use crate::protocol::{message_id, request, response, Command, Header};
+use crate::shards::RequestError;
+use crate::store::shard_store::{MessageToStore, PutResult};
+
+/// Messages one batch may hold: a bound on the work one request causes.
+const BATCH_MESSAGES_MAX: usize = 4096;
+
+/// Topics clients may not send to (protocol §7.1).
+const SEND_FORBIDDEN_TOPICS: [&str; 6] = [
+    "SCHEDULE_TOPIC_XXXX",
+    "RMQ_SYS_TRANS_HALF_TOPIC",
+    "RMQ_SYS_TRANS_OP_HALF_TOPIC",
+    "TRANS_CHECK_MAX_TIME_TOPIC",
+    "SELF_TEST_TOPIC",
+    "OFFSET_MOVED_EVENT",
+];
+
+fn validate_topic(topic: &str) -> Result<(), RequestError> {
+    let valid = !topic.trim().is_empty()
+        && topic.len() <= crate::limits::TOPIC_NAME_BYTES_MAX
+        && topic.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'%' || b == b'|' || b == b'_' || b == b'-');
+    if !valid {
+        return Err(RequestError::System(format!("the specified topic[{topic}] contains illegal characters or is too long")));
+    }
+    if SEND_FORBIDDEN_TOPICS.contains(&topic) {
+        return Err(RequestError::NoPermission(format!("Sending message to topic[{topic}] is forbidden.")));
+    }
+    Ok(())
+}
+
+/// Every send reply carries these (the Java client reads them after a successful send).
+fn with_trace_fields(shard: &DataShard, mut reply: Command) -> Command {
+    reply.ext_fields.insert(property::MSG_REGION, shard.context.region_id.clone());
+    reply.ext_fields.insert(property::TRACE_ON, shard.context.trace_on.to_string());
+    reply
+}
+
+/// On the connection's shard: resolve the topic and queue, forward to the owner.
+pub(super) async fn route(shard: &Rc<DataShard>, mut request: Command, origin: Origin) -> Result<Option<Command>, RequestError> {
+    let header = SendMessageRequestHeader::decode_for(request.code, &request.ext_fields)?;
+    if let Err(error) = validate_topic(&header.topic) {
+        return Ok(Some(with_trace_fields(shard, error.reply_to(&request))));
+    }
+    if shard.context.broker_permission & perm::WRITE == 0 {
+        let error = RequestError::NoPermission(format!("the broker[{}] sending message is forbidden", shard.context.broker_name));
+        return Ok(Some(with_trace_fields(shard, error.reply_to(&request))));
+    }
+    let topic = match shard.topic(&header.topic) {
+        Some(topic) => topic,
+        None => match create_topic(shard, &header).await {
+            Some(topic) => topic,
+            None => {
+                let error = RequestError::TopicNotExist(format!(
+                    "topic[{}] not exist, apply first please! http://rocketmq.apache.org/docs/faq/",
+                    header.topic
+                ));
+                return Ok(Some(with_trace_fields(shard, error.reply_to(&request))));
+            }
+        },
+    };
+    let queue_limit = topic.write_queue_nums.max(topic.read_queue_nums);
+    if header.queue_id >= queue_limit {
+        let error = RequestError::System(format!(
+            "request queueId[{}] is illegal, {topic:?} Producer: {}",
+            header.queue_id, origin.peer
+        ));
+        return Ok(Some(with_trace_fields(shard, error.reply_to(&request))));
+    }
+    let queue_id = if header.queue_id < 0 { random_queue(topic.write_queue_nums) } else { header.queue_id };
+    if queue_id != header.queue_id {
+        let key = if request.code == request::SEND_MESSAGE { "queueId" } else { "e" };
+        request.ext_fields.insert(key, queue_id.to_string());
+    }
+    let owner = shard.owner(&header.topic, queue_id);
+    Ok(shard.to_owner(owner, request, origin).await)
+}
+
+async fn create_topic(shard: &Rc<DataShard>, header: &SendMessageRequestHeader) -> Option<crate::protocol::bodies::TopicConfig> {
+    match &shard.control {
+        Some(control) => {
+            control
+                .clone()
+                .create_topic_for_send(header.topic.clone(), header.default_topic.clone(), header.default_topic_queue_nums)
+                .await
+        }
+        None => {
+            // Ask shard 0 through the control plane with the send's own header: it creates the
+            // topic and broadcasts the new table; the reply carries the config.
+            let mut request = Command::request(crate::protocol::request::UPDATE_AND_CREATE_TOPIC, 0);
+            request.ext_fields.insert("topic", header.topic.clone());
+            request.ext_fields.insert("defaultTopic", header.default_topic.clone());
+            request.ext_fields.insert("ringmqAutoCreateQueueNums", header.default_topic_queue_nums.to_string());
+            let origin = super::Origin {
+                shard: shard.shard,
+                connection_id: 0,
+                peer: shard.context.advertised,
+                local: shard.context.advertised,
+            };
+            let reply = shard.to_control_plane(request, origin).await?;
+            if reply.code != response::SUCCESS {
+                return None;
+            }
+            crate::protocol::json::from_fastjson(&reply.body).ok()
+        }
+    }
+}
+
+fn random_queue(write_queue_nums: i32) -> i32 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    // A round robin is as good as random for spreading, and needs no generator.
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    (NEXT.fetch_add(1, Ordering::Relaxed) % write_queue_nums.max(1) as u64) as i32
+}
+
+/// On the owner: store and reply.
+pub(super) async fn store_on_owner(shard: &Rc<DataShard>, request: &Command, origin: Origin) -> Result<Option<Command>, RequestError> {
+    let header = SendMessageRequestHeader::decode_for(request.code, &request.ext_fields)?;
+    let is_batch = request.code == request::SEND_BATCH_MESSAGE || header.batch == Some(true);
+    let stored = if is_batch { store_batch(shard, &header, &request.body, origin) } else { store_one(shard, &header, &request.body, origin) };
+    let (results, wait) = match stored {
+        Ok(stored) => stored,
+        Err(error) => return Ok(Some(with_trace_fields(shard, error.reply_to(request)))),
+    };
+    let code = if wait && shard.context.sync_flush { wait_durable(shard, &results).await } else { response::SUCCESS };
+    let mut reply = Command::response_to(request, code);
+    let message_ids: Vec<String> =
+        results.iter().map(|result| message_id::encode(shard.context.advertised, result.commit_log_offset)).collect();
+    SendMessageResponseHeader {
+        msg_id: message_ids.join(","),
+        queue_id: header.queue_id,
+        queue_offset: results.first().map_or(0, |result| result.queue_offset),
+        transaction_id: None,
+    }
+    .encode(&mut reply.ext_fields);
+    Ok(Some(with_trace_fields(shard, reply)))
+}
+
+/// Waits for fdatasync of the last record; a timeout is FLUSH_DISK_TIMEOUT (the message is
+/// stored, the client treats the code as a soft status), a failed store SERVICE_NOT_AVAILABLE.
+async fn wait_durable(shard: &DataShard, results: &[PutResult]) -> i32 {
+    let Some(last) = results.last() else { return response::SUCCESS };
+    let durable = shard.store.durable(last.end);
+    let timeout = shard.context.sync_flush_timeout;
+    let outcome = futures_lite::future::or(async { Some(durable.await) }, async {
+        crate::runtime::sleep(timeout).await;
+        None
+    })
+    .await;
+    match outcome {
+        Some(Ok(Ok(()))) => response::SUCCESS,
+        None => response::FLUSH_DISK_TIMEOUT,
+        Some(_) => response::SERVICE_NOT_AVAILABLE,
+    }
+}
+
+/// Adds the broker's properties: CLUSTER, and drops WAIT (Java strips it from non-batch
+/// messages). Returns the string to store and whether the sender waits.
+fn stored_properties(shard: &DataShard, properties: &str) -> (Properties, bool) {
+    let mut parsed = Properties::parse(properties);
+    let wait = parsed.remove(property::WAIT).is_none_or(|value| !value.eq_ignore_ascii_case("false"));
+    parsed.insert(property::CLUSTER, &shard.context.cluster_name);
+    (parsed, wait)
+}
+
+fn check_size(shard: &DataShard, body: &[u8]) -> Result<(), RequestError> {
+    if body.len() > shard.context.max_message_size_bytes {
+        return Err(RequestError::MessageIllegal(format!(
+            "the message body size {} exceeds maxMessageSize {}",
+            body.len(),
+            shard.context.max_message_size_bytes
+        )));
+    }
+    Ok(())
+}
+
+fn store_one(
+    shard: &DataShard,
+    header: &SendMessageRequestHeader,
+    body: &Bytes,
+    origin: Origin,
+) -> Result<(Vec<PutResult>, bool), RequestError> {
+    check_size(shard, body)?;
+    let (properties, wait) = stored_properties(shard, header.properties.as_deref().unwrap_or(""));
+    let result = put(shard, header, header.flag, body, &properties, origin)?;
+    Ok((vec![result], wait))
+}
+
+fn store_batch(
+    shard: &DataShard,
+    header: &SendMessageRequestHeader,
+    body: &Bytes,
+    origin: Origin,
+) -> Result<(Vec<PutResult>, bool), RequestError> {
+    let entries = batch::decode(body, BATCH_MESSAGES_MAX).map_err(|error| RequestError::MessageIllegal(error.to_string()))?;
+    let (batch_properties, wait) = stored_properties(shard, header.properties.as_deref().unwrap_or(""));
+    let mut results = Vec::with_capacity(entries.len());
+    for entry in &entries {
+        check_size(shard, &entry.body)?;
+        let mut properties = Properties::parse(&entry.properties);
+        if properties.get(property::DELAY).is_some() {
+            return Err(RequestError::MessageIllegal("batch messages cannot carry a delay level".into()));
+        }
+        properties.remove(property::WAIT);
+        for (name, value) in batch_properties.iter() {
+            properties.insert(name, value);
+        }
+        results.push(put(shard, header, entry.flag, &entry.body, &properties, origin)?);
+    }
+    Ok((results, wait))
+}
+
+fn put(
+    shard: &DataShard,
+    header: &SendMessageRequestHeader,
+    flag: i32,
+    body: &[u8],
+    properties: &Properties,
+    origin: Origin,
+) -> Result<PutResult, RequestError> {
+    let encoded = properties.encode();
+    let tags = properties.get(property::TAGS);
+    let mut keys: Vec<&str> = properties.keys().collect();
+    if let Some(unique) = properties.get(property::UNIQ_KEY) {
+        keys.push(unique);
+    }
+    let message = MessageToStore {
+        topic: &header.topic,
+        queue_id: header.queue_id,
+        flag,
+        body,
+        properties: &encoded,
+        sys_flag: header.sys_flag,
+        born_timestamp: header.born_timestamp,
+        born_host: origin.peer,
+        reconsume_times: header.reconsume_times.unwrap_or(0),
+        prepared_transaction_offset: 0,
+        tags_code: tags_code(tags),
+        keys,
+    };
+    let result = shard.store.put(&message)?;
+    shard.parked.borrow_mut().notify(&header.topic, header.queue_id);
+    Ok(result)
+}

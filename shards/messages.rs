@@ -1,0 +1,68 @@
+//! Typed cross-shard messages (DESIGN §2): every shard sends the others work through the
+//! bounded mesh inboxes, one variant per kind of work, and gets a typed reply back.
+//!
+//! Replies travel on one-shot channels, so a request completes whenever its owner finishes,
+//! out of order with others; the connection's shard matches the reply to the client by
+//! `opaque`, which is inside the reply command.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use futures_channel::oneshot;
+
+use crate::protocol::bodies::TopicConfig;
+use crate::protocol::Command;
+
+/// Where a request came from: the connection's shard and id, and the peer's address (the
+/// born host of a sent message).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Origin {
+    pub shard: usize,
+    pub connection_id: u64,
+    pub peer: SocketAddr,
+    pub local: SocketAddr,
+}
+
+/// A reply: `None` when the request wanted none (oneway).
+pub type Reply = oneshot::Sender<Option<Command>>;
+
+/// One message between shards.
+pub enum ShardMessage {
+    /// Queue work (send, pull, offsets, reads) for the shard that owns the queue or the
+    /// commit-log offset.
+    QueueWork { request: Command, origin: Origin, reply: Reply },
+    /// Control-plane work (client registry, topic and group administration) for shard 0.
+    Control { request: Command, origin: Origin, reply: Reply },
+    /// A connection closed on `origin.shard`: shard 0 drops its client registrations.
+    ConnectionClosed { origin: Origin },
+    /// Shard 0 asks the connection's shard to write a broker-initiated request (for example
+    /// NOTIFY_CONSUMER_IDS_CHANGED) to one of its connections.
+    Push { connection_id: u64, request: Command },
+    /// Shard 0's new topic table, copied to every shard so the hot path never asks shard 0.
+    Topics(Arc<TopicTableCopy>),
+    /// Shard 0's new subscription table (what HEART_BEAT registered), for pulls that do not
+    /// carry their subscription.
+    Subscriptions(Arc<SubscriptionCopy>),
+}
+
+/// A read-only copy of the topic table.
+#[derive(Clone, Debug, Default)]
+pub struct TopicTableCopy {
+    pub version: u64,
+    pub topics: std::collections::HashMap<String, TopicConfig>,
+}
+
+/// A read-only copy of the registered subscriptions: `(group, topic) → expression`.
+#[derive(Clone, Debug, Default)]
+pub struct SubscriptionCopy {
+    pub version: u64,
+    pub subscriptions: std::collections::HashMap<(String, String), SubscriptionEntry>,
+}
+
+/// One registered subscription.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SubscriptionEntry {
+    pub expression: String,
+    pub expression_type: String,
+    pub sub_version: i64,
+}
