@@ -45,9 +45,17 @@ fn print_flags_show_effective_keys_and_n_overrides_the_file() {
 fn broker_without_a_name_server_serves_the_embedded_nameserver() {
     let scratch = Scratch::new("cli-embedded");
     let port = free_port();
-    let file = scratch.file("broker.properties", &format!("namesrvListenPort={port}\nlistenPort={}\n", free_port()));
+    let file = scratch.file(
+        "broker.properties",
+        &format!(
+            "namesrvListenPort={port}\nlistenPort={}\nbrokerIP1=127.0.0.1\nstorePathRootDir={}\n",
+            free_broker_port(),
+            scratch.0.join("store").display()
+        ),
+    );
     let broker = start_ringmq(&["broker", "-c", file.to_str().unwrap()], &scratch.0);
     broker.wait_for_line("The Name Server boot success", Duration::from_secs(30));
+    broker.wait_for_line("boot success. serializeType=JSON and name server is", Duration::from_secs(30));
     let address = format!("127.0.0.1:{port}");
     wait_for_port(address.parse().unwrap(), Duration::from_secs(10));
     let listed = run_ringmq(&["admin", "clusterList", "-n", &address], &scratch.0);

@@ -77,7 +77,14 @@ pub fn context_of(spec: &BootSpec) -> BrokerContext {
         default_topic_queue_count: broker.default_topic_queue_count,
         broker_permission: broker.broker_permission as i32,
         delay_level_count: broker.message_delay_levels_ms.len(),
+        memory_window_bytes: physical_memory_bytes() / 100 * u64::from(store.access_message_in_memory_ratio_percent_max),
     }
+}
+
+fn physical_memory_bytes() -> u64 {
+    // SAFETY: sysconf only reads system configuration.
+    let (pages, page_size) = unsafe { (libc::sysconf(libc::_SC_PHYS_PAGES), libc::sysconf(libc::_SC_PAGESIZE)) };
+    (pages.max(0) as u64) * (page_size.max(0) as u64)
 }
 
 fn store_options(spec: &BootSpec, root: &std::path::Path, shard: u16) -> StoreOptions {
@@ -165,10 +172,8 @@ pub async fn run(spec: BootSpec, mesh: Mesh<ShardMessage>) -> Result<(), String>
     for peer in (0..shard_count).filter(|peer| *peer != shard) {
         runtime::spawn(data.clone().inbox_loop(peer)).detach();
     }
-    if shard == 0 {
-        start_embedded_namesrv(&spec)?;
-    }
-    serve_ports(&spec, &data)?;
+    let embedded_namesrv = if shard == 0 { start_embedded_namesrv(&spec)? } else { None };
+    let serving = serve_ports(&spec, &data)?;
     let offsets_interval = Duration::from_millis(spec.settings.broker.flush_consumer_offset_interval_ms);
     runtime::spawn(persist_offsets_loop(data.clone(), offsets_interval)).detach();
     if let Some(plane) = &control_plane {
@@ -179,25 +184,34 @@ pub async fn run(spec: BootSpec, mesh: Mesh<ShardMessage>) -> Result<(), String>
     while !stop_requested() {
         runtime::sleep(Duration::from_millis(100)).await;
     }
-    shutdown(&data, control_plane.as_deref()).await
+    let result = shutdown(&data, control_plane.as_deref()).await;
+    // Stop accepting before the executor ends: dropping the accept tasks cancels their pending
+    // io_uring accepts and closes the listeners; otherwise the kernel's asynchronous ring
+    // teardown keeps the ports listening after the process is gone, and a restart finds them
+    // busy.
+    drop(serving);
+    drop(embedded_namesrv);
+    runtime::sleep(Duration::from_millis(50)).await;
+    result
 }
 
-fn serve_ports(spec: &BootSpec, data: &Rc<DataShard>) -> Result<(), String> {
+fn serve_ports(spec: &BootSpec, data: &Rc<DataShard>) -> Result<Vec<runtime::Task<()>>, String> {
     let idle = Duration::from_secs(spec.settings.net.channel_idle_seconds);
     let port = spec.settings.net.listen_port;
+    let mut tasks = Vec::new();
     for port in [port, port - 2] {
         let address = SocketAddr::from((Ipv4Addr::UNSPECIFIED, port));
         // The launcher already proved each port free for this process; every shard now binds
         // it with SO_REUSEPORT and the kernel spreads connections over the shards.
         let listener = runtime::tcp_listen(address, false).map_err(|error| format!("cannot listen on {address}: {error}"))?;
-        runtime::spawn(net::serve(listener, data.clone(), SHARD_CONNECTIONS_MAX, idle)).detach();
+        tasks.push(runtime::spawn(net::serve(listener, data.clone(), SHARD_CONNECTIONS_MAX, idle)));
     }
-    Ok(())
+    Ok(tasks)
 }
 
-fn start_embedded_namesrv(spec: &BootSpec) -> Result<(), String> {
+fn start_embedded_namesrv(spec: &BootSpec) -> Result<Option<namesrv::NamesrvHandle>, String> {
     let Some(settings) = spec.settings.embedded_namesrv() else {
-        return Ok(());
+        return Ok(None);
     };
     let options = namesrv::NamesrvOptions {
         listen: SocketAddr::from((Ipv4Addr::UNSPECIFIED, settings.net.listen_port)),
@@ -210,7 +224,7 @@ fn start_embedded_namesrv(spec: &BootSpec) -> Result<(), String> {
     // A low-share queue: the nameserver answers a few requests a second and must never
     // delay sends and pulls on this shard.
     let queue = BackgroundQueue::new("namesrv", 100);
-    namesrv::start(options, Some(queue)).map(|_| ()).map_err(|error| format!("embedded nameserver: {error}"))
+    namesrv::start(options, Some(queue)).map(Some).map_err(|error| format!("embedded nameserver: {error}"))
 }
 
 fn announce_boot(spec: &BootSpec) {

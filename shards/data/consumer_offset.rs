@@ -100,12 +100,13 @@ fn query(shard: &DataShard, request: &Command) -> Result<Command, RequestError> 
     if let Some(offset) = shard.offsets.borrow().table.query(&header.consumer_group, &header.topic, header.queue_id) {
         return Ok(with_offset(request, offset));
     }
-    let hot_start = crate::store::commit_log_offset(shard.store.options.shard, shard.store.log().hot_start());
+    let log_end = shard.store.log().appended();
+    let window = shard.context.memory_window_bytes;
     let young = shard.store.with_queue(&header.topic, header.queue_id, |queue| match queue {
         None => true,
         Some(queue) if queue.min_offset() > 0 => false,
         Some(queue) => match queue.get(0) {
-            Ok(Some(unit)) => unit.commit_log_offset >= hot_start,
+            Ok(Some(unit)) => log_end.saturating_sub(crate::store::position_of(unit.commit_log_offset).1) <= window,
             _ => true,
         },
     });

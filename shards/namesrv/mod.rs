@@ -111,25 +111,26 @@ impl Service for NamesrvShard {
 
 /// Binds the nameserver port and starts serving and expiring, on the current executor (in
 /// `queue` when given). Returns once the listener is bound, so a bind error reaches the caller.
-pub fn start(options: NamesrvOptions, queue: Option<BackgroundQueue>) -> std::io::Result<Rc<NamesrvShard>> {
+pub fn start(options: NamesrvOptions, queue: Option<BackgroundQueue>) -> std::io::Result<NamesrvHandle> {
     let listener = runtime::tcp_listen(options.listen, true)?;
     let idle_timeout = options.idle_timeout;
     let shard = Rc::new(NamesrvShard::new(options));
     let serving = net::serve(listener, shard.clone(), NAMESRV_CONNECTIONS_MAX, idle_timeout);
     let expiring = expire_loop(shard.clone());
-    match queue {
-        Some(queue) => {
-            runtime::spawn_background(queue, serving).detach();
-            runtime::spawn_background(queue, expiring).detach();
-        }
-        None => {
-            runtime::spawn(serving).detach();
-            runtime::spawn(expiring).detach();
-        }
-    }
+    let tasks = match queue {
+        Some(queue) => vec![runtime::spawn_background(queue, serving), runtime::spawn_background(queue, expiring)],
+        None => vec![runtime::spawn(serving), runtime::spawn(expiring)],
+    };
     info!("The Name Server boot success. serializeType=JSON");
     println!("The Name Server boot success. serializeType=JSON");
-    Ok(shard)
+    Ok(NamesrvHandle { shard, _tasks: tasks })
+}
+
+/// A running nameserver shard. Dropping it stops accepting (the listener closes), which a
+/// clean stop needs so the port is free for the next start.
+pub struct NamesrvHandle {
+    pub shard: Rc<NamesrvShard>,
+    _tasks: Vec<runtime::Task<()>>,
 }
 
 async fn expire_loop(shard: Rc<NamesrvShard>) {

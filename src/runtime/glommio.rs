@@ -103,7 +103,11 @@ pub fn ensure_port_free(address: SocketAddr) -> io::Result<()> {
     let probe = SocketAddr::new(std::net::Ipv4Addr::LOCALHOST.into(), address.port());
     match std::net::TcpStream::connect_timeout(&probe, Duration::from_millis(500)) {
         Err(refused) if refused.kind() == io::ErrorKind::ConnectionRefused => Ok(()),
-        _ => Err(error),
+        Err(other) => Err(io::Error::new(error.kind(), format!("{error}; probe: {other}"))),
+        Ok(stream) => Err(io::Error::new(
+            error.kind(),
+            format!("{error}; something accepts connections there ({:?})", stream.local_addr()),
+        )),
     }
 }
 

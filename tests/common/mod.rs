@@ -148,3 +148,57 @@ pub fn run_node(script: &str, args: &[&str], namesrv: &str) -> String {
     assert!(output.status.success(), "node {script} failed: {}", String::from_utf8_lossy(&output.stderr));
     stdout
 }
+
+/// A listen port whose fast port (-2) and HA port (+1) are free too.
+pub fn free_broker_port() -> u16 {
+    for _ in 0..100 {
+        let port = free_port();
+        if !(1030..=65000).contains(&port) {
+            continue;
+        }
+        let all_free = [port - 2, port, port + 1].iter().all(|candidate| TcpListener::bind(("0.0.0.0", *candidate)).is_ok());
+        if all_free {
+            return port;
+        }
+    }
+    panic!("no free broker port triple found");
+}
+
+/// A broker with its embedded nameserver, stopped (SIGKILL) when dropped.
+pub struct Broker {
+    pub process: Process,
+    pub namesrv: String,
+    pub address: String,
+    pub config: PathBuf,
+}
+
+/// Starts `ringmq broker` with `extra` properties on free ports, storing under `scratch`.
+pub fn start_broker(scratch: &Scratch, name: &str, extra: &str) -> Broker {
+    let namesrv_port = free_port();
+    let port = free_broker_port();
+    let store = scratch.0.join(format!("store-{name}"));
+    let text = format!(
+        "brokerClusterName=DefaultCluster\nbrokerName={name}\nbrokerIP1=127.0.0.1\nlistenPort={port}\nnamesrvListenPort={namesrv_port}\nstorePathRootDir={}\n{extra}\n",
+        store.display()
+    );
+    let config = scratch.file(&format!("{name}.properties"), &text);
+    let process = start_ringmq(&["broker", "-c", config.to_str().unwrap()], &scratch.0);
+    process.wait_for_line("boot success", Duration::from_secs(60));
+    Broker { process, namesrv: format!("127.0.0.1:{namesrv_port}"), address: format!("127.0.0.1:{port}"), config }
+}
+
+/// Runs a node driver with extra environment variables.
+pub fn run_node_with(script: &str, namesrv: &str, environment: &[(&str, &str)]) -> String {
+    let directory = node_clients();
+    let script_path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/node").join(script);
+    let mut command = Command::new("node");
+    command.arg(&script_path).env("NAMESRV", namesrv).env("NODE_PATH", directory.join("node_modules")).current_dir(&directory);
+    for (key, value) in environment {
+        command.env(key, value);
+    }
+    let output = command.output().expect("node runs");
+    let stdout = String::from_utf8_lossy(&output.stdout).to_string();
+    println!("[node {script}] {stdout}{}", String::from_utf8_lossy(&output.stderr));
+    assert!(output.status.success(), "node {script} failed: {}", String::from_utf8_lossy(&output.stderr));
+    stdout
+}
