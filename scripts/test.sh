@@ -12,6 +12,7 @@ missing=()
 need node || missing+=(nodejs)
 need npm || missing+=(npm)
 need ip || missing+=(iproute2)
+python3 -m venv --help >/dev/null 2>&1 || missing+=(python3-venv)
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && need apt-get; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
@@ -27,6 +28,18 @@ cp tests/clients/node/package.json target/clients/node/package.json
 if [ ! -d target/clients/node/node_modules/ali-ons ]; then
   (cd target/clients/node && npm install --no-audit --no-fund --loglevel=error)
 fi
+
+# The Python bindings of rocketmq-client-cpp (1.0.1 and 2.1.0), one venv each.
+mkdir -p target/clients/python
+install_venv() { # name package
+  local venv="target/clients/python/$1"
+  if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import rocketmq.client' 2>/dev/null; then
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install --quiet --disable-pip-version-check "$2"
+  fi
+}
+install_venv v044 rocketmq==0.4.4
+install_venv vcvs rocketmq-python-cvs==2.1.0.3
 
 # glommio registers io_uring memory; the broker raises RLIMIT_MEMLOCK itself when it can.
 ulimit -l unlimited 2>/dev/null || true

@@ -202,3 +202,29 @@ pub fn run_node_with(script: &str, namesrv: &str, environment: &[(&str, &str)]) 
     assert!(output.status.success(), "node {script} failed: {}", String::from_utf8_lossy(&output.stderr));
     stdout
 }
+
+/// The venv of one Python binding installed by `scripts/test.sh`, or a panic saying how.
+pub fn python_client(venv: &str) -> PathBuf {
+    let python = clients_dir().join("python").join(venv).join("bin/python");
+    assert!(python.exists(), "{} is missing: run scripts/test.sh (it installs the real clients)", python.display());
+    python
+}
+
+/// Runs a Python driver from tests/clients/python; returns stdout whatever the exit status
+/// (the cpp 2.1.0 consumer may crash in shutdown after its work is done).
+pub fn run_python(venv: &str, script: &str, namesrv: &str, environment: &[(&str, &str)]) -> (String, Option<i32>) {
+    let python = python_client(venv);
+    let script_path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/python").join(script);
+    let home = clients_dir().join("python").join("home");
+    std::fs::create_dir_all(&home).unwrap();
+    let mut command = Command::new(python);
+    // The C++ library writes its logs under $HOME/logs.
+    command.arg(&script_path).env("NAMESRV", namesrv).env("HOME", &home);
+    for (key, value) in environment {
+        command.env(key, value);
+    }
+    let output = command.output().expect("python runs");
+    let stdout = String::from_utf8_lossy(&output.stdout).to_string();
+    println!("[{venv} {script}] status {:?}\n{stdout}{}", output.status.code(), String::from_utf8_lossy(&output.stderr));
+    (stdout, output.status.code())
+}

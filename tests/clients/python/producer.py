@@ -1,0 +1,36 @@
+#!/usr/bin/env python3
+"""Producer for the Python bindings of rocketmq-client-cpp (pip `rocketmq==0.4.4` = cpp 1.0.1,
+`rocketmq-python-cvs==2.1.0.3` = cpp 2.1.0). Sends COUNT messages (default 3) to TOPIC
+(default TestTopic), tag TagA, key k<i>, body "Hello RocketMQ <i>".
+
+Env: NAMESRV (default 127.0.0.1:9876), TOPIC, COUNT, MODE=sync|oneway (default sync).
+Prints one line per send: SEND_RESULT <i> <status> <msg id> <offset>, or SEND_ERROR <i> ...
+"""
+import os
+
+from rocketmq.client import Message, Producer
+
+nsrv = os.environ.get("NAMESRV", "127.0.0.1:9876")
+topic = os.environ.get("TOPIC", "TestTopic")
+mode = os.environ.get("MODE", "sync")
+
+producer = Producer(os.environ.get("GROUP", "TestProducerGroup"))
+# The two binding generations name the setter differently.
+(getattr(producer, "set_name_server_address", None) or producer.set_namesrv_addr)(nsrv)
+producer.set_timeout(3000)
+producer.start()
+for i in range(int(os.environ.get("COUNT", "3"))):
+    message = Message(topic)
+    message.set_tags("TagA")
+    message.set_keys(f"k{i}")
+    message.set_body(f"Hello RocketMQ {i}")
+    try:
+        if mode == "oneway":
+            producer.send_oneway(message)
+            print("ONEWAY", i, flush=True)
+        else:
+            result = producer.send_sync(message)
+            print("SEND_RESULT", i, result.status, result.msg_id, result.offset, flush=True)
+    except Exception as error:  # report and go on: the test counts every send's outcome
+        print("SEND_ERROR", i, type(error).__name__, error, flush=True)
+producer.shutdown()
