@@ -87,3 +87,24 @@ fn ali_ons_produces_and_consumes_through_two_shards_and_data_survives_a_clean_re
     );
     assert_eq!(received(&again).len(), 3, "a new group reads the stored messages after the restart: {again}");
 }
+
+/// A message the consumer fails comes back through `%RETRY%<group>`: ali-ons sends it back
+/// (CONSUMER_SEND_MSG_BACK), the broker stores it in the retry topic with delay level
+/// 3 + reconsumeTimes (here 1 s: the broker's `messageDelayLevel` is shortened so the test is
+/// quick), the scheduler delivers it when due, and the consumer gets it again with
+/// reconsumeTimes 1 and its original topic.
+#[test]
+fn a_failed_message_comes_back_through_the_retry_topic_after_its_delay() {
+    let scratch = Scratch::new("broker-retry");
+    let broker = start_broker(&scratch, "broker-r", "shardCount=2\nmessageDelayLevel=1s 1s 1s 1s 1s 1s");
+    create_topic(&scratch, &broker);
+    let produced = run_node("producer.js", &[], &broker.namesrv);
+    assert_eq!(produced.lines().filter(|line| line.contains("SEND_OK")).count(), 3);
+    let consumed = run_node_with("consume_retry.js", &broker.namesrv, &[("EXPECT", "3"), ("RUN_SECS", "90")]);
+    let redelivered: BTreeSet<String> = consumed
+        .lines()
+        .filter(|line| line.starts_with("RECEIVED reconsumeTimes=1 topic=TestTopic "))
+        .map(|line| line.rsplit("body=").next().unwrap().to_string())
+        .collect();
+    assert_eq!(redelivered.len(), 3, "every failed message came back once: {consumed}");
+}

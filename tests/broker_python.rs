@@ -38,6 +38,7 @@ fn check_client(broker: &Broker, venv: &str) {
         assert_eq!(fields[1], topic, "{line}");
         assert_eq!(fields[2], "TagA", "{line}");
         let index = fields[4].rsplit(' ').next().unwrap();
+        assert_eq!(fields.len(), 6, "{line}");
         assert_eq!(fields[3], format!("k{index}"), "{line}");
         *bodies.entry(fields[4].to_string()).or_default() += 1;
     }
@@ -51,4 +52,39 @@ fn cpp_1_0_1_and_2_1_0_clients_send_and_consume_through_two_shards() {
     let broker = start_broker(&scratch, "broker-py", "shardCount=2");
     check_client(&broker, "v044");
     check_client(&broker, "vcvs");
+}
+
+/// Delay levels and batches from the C++ 1.0.1 client: delayed messages (level 1, 1 s by
+/// default) must not arrive before their delay; a batch (sent as SEND_MESSAGE with batch=1)
+/// arrives whole.
+#[test]
+fn cpp_delayed_messages_wait_their_level_and_batches_arrive_whole() {
+    let scratch = Scratch::new("broker-python-delay");
+    let broker = start_broker(&scratch, "broker-pd", "shardCount=2");
+    let (sent, _) = run_python("v044", "producer.py", &broker.namesrv, &[("TOPIC", "DelayTopic"), ("DELAY_LEVEL", "1")]);
+    let mut sent_at = std::collections::HashMap::new();
+    for line in sent.lines().filter(|line| line.starts_with("SEND_RESULT ")) {
+        let fields: Vec<&str> = line.split(' ').collect();
+        assert_eq!(fields[2], "0", "{line}");
+        sent_at.insert(format!("Hello RocketMQ {}", fields[1]), fields[5].parse::<f64>().unwrap());
+    }
+    assert_eq!(sent_at.len(), 3);
+    let (consumed, _) =
+        run_python("v044", "consumer.py", &broker.namesrv, &[("TOPIC", "DelayTopic"), ("GROUP", "DelayGroup"), ("RUN_SECS", "60")]);
+    let mut arrived = 0;
+    for line in consumed.lines().filter(|line| line.starts_with("RECEIVED|")) {
+        let fields: Vec<&str> = line.split('|').collect();
+        let waited = fields[5].parse::<f64>().unwrap() - sent_at[fields[4]];
+        // A lower bound only: a slow machine delivers later, never earlier.
+        assert!(waited >= 0.9, "{} arrived {waited:.3} s after it was sent, before its 1 s level", fields[4]);
+        arrived += 1;
+    }
+    assert_eq!(arrived, 3, "{consumed}");
+
+    let (batch, status) = run_python("v044", "producer.py", &broker.namesrv, &[("TOPIC", "BatchTopic"), ("MODE", "batch")]);
+    assert_eq!(status, Some(0));
+    assert!(batch.lines().any(|line| line.starts_with("BATCH_RESULT 0 ")), "{batch}");
+    let (consumed, _) =
+        run_python("v044", "consumer.py", &broker.namesrv, &[("TOPIC", "BatchTopic"), ("GROUP", "BatchGroup"), ("RUN_SECS", "60")]);
+    assert_eq!(consumed.lines().filter(|line| line.starts_with("RECEIVED|")).count(), 3, "{consumed}");
 }

@@ -384,6 +384,20 @@ impl ControlShard {
     }
 
     async fn update_topic(&self, request: &Command) -> Result<Command, RequestError> {
+        if let Some(queue_nums) = request.ext_fields.get("ringmqEnsureQueueNums") {
+            // Another shard needs a retry or dead-letter topic.
+            let topic = request.ext_fields.get("topic").unwrap_or_default().to_string();
+            let queue_nums: i32 = queue_nums.parse().unwrap_or(1);
+            let perm = crate::protocol::codes::perm::READ | crate::protocol::codes::perm::WRITE;
+            let ensured = self.topics.borrow_mut().create_if_absent(&topic, queue_nums, perm, 0);
+            let Some(ensured) = ensured else {
+                return Err(RequestError::System(format!("the topic table is full; cannot create {topic}")));
+            };
+            if ensured.created {
+                self.topics_changed().await;
+            }
+            return Ok(Command::response_to(request, response::SUCCESS).with_body(bodies::to_json(&ensured.config)));
+        }
         if let Some(queue_nums) = request.ext_fields.get("ringmqAutoCreateQueueNums") {
             // Another shard asks to auto-create a topic for a send.
             let topic = request.ext_fields.get("topic").unwrap_or_default().to_string();

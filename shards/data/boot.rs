@@ -174,8 +174,13 @@ pub async fn run(spec: BootSpec, mesh: Mesh<ShardMessage>) -> Result<(), String>
     }
     let embedded_namesrv = if shard == 0 { start_embedded_namesrv(&spec)? } else { None };
     let serving = serve_ports(&spec, &data)?;
+    let delay_offsets = Rc::new(RefCell::new(
+        control::DelayOffsetTable::load(&config_directory.join(format!("delayOffset-{shard}.json")))
+            .map_err(|error| error.to_string())?,
+    ));
+    super::schedule::start(&data, delay_offsets.clone(), spec.settings.broker.message_delay_levels_ms.len());
     let offsets_interval = Duration::from_millis(spec.settings.broker.flush_consumer_offset_interval_ms);
-    runtime::spawn(persist_offsets_loop(data.clone(), offsets_interval)).detach();
+    runtime::spawn(persist_offsets_loop(data.clone(), delay_offsets.clone(), offsets_interval)).detach();
     if let Some(plane) = &control_plane {
         plane.start_registration();
         plane.wait_first_registration().await;
@@ -183,6 +188,9 @@ pub async fn run(spec: BootSpec, mesh: Mesh<ShardMessage>) -> Result<(), String>
     }
     while !stop_requested() {
         runtime::sleep(Duration::from_millis(100)).await;
+    }
+    if let Err(error) = delay_offsets.borrow_mut().persist() {
+        tracing::error!("persisting delay offsets of shard {shard}: {error}");
     }
     let result = shutdown(&data, control_plane.as_deref()).await;
     // Stop accepting before the executor ends: dropping the accept tasks cancels their pending
@@ -243,12 +251,15 @@ fn announce_boot(spec: &BootSpec) {
     println!("{line}");
 }
 
-async fn persist_offsets_loop(data: Rc<DataShard>, interval: Duration) {
+async fn persist_offsets_loop(data: Rc<DataShard>, delay_offsets: Rc<RefCell<control::DelayOffsetTable>>, interval: Duration) {
     let interval = if interval.is_zero() { OFFSET_PERSIST_INTERVAL_DEFAULT } else { interval.max(Duration::from_millis(100)) };
     while !stop_requested() {
         runtime::sleep(interval).await;
         if let Err(error) = data.offsets.borrow_mut().table.persist_if_dirty() {
             tracing::error!("persisting consumer offsets of shard {}: {error}", data.shard);
+        }
+        if let Err(error) = delay_offsets.borrow_mut().persist_if_dirty() {
+            tracing::error!("persisting delay offsets of shard {}: {error}", data.shard);
         }
     }
 }

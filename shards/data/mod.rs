@@ -13,6 +13,8 @@
 pub mod boot;
 mod consumer_offset;
 mod pull_message;
+pub mod schedule;
+mod send_back;
 mod send_message;
 
 use std::cell::RefCell;
@@ -107,7 +109,8 @@ impl DataShard {
     /// Sends queue work to `owner` (or runs it here) and waits for the reply.
     pub async fn to_owner(self: &Rc<Self>, owner: usize, request: Command, origin: Origin) -> Option<Command> {
         if owner == self.shard {
-            return self.queue_work(request, origin).await;
+            // Boxed: queue work may route again (a send-back sends a new message).
+            return Box::pin(self.queue_work(request, origin)).await;
         }
         let (reply, receiver) = oneshot::channel();
         let message = ShardMessage::QueueWork { request, origin, reply };
@@ -138,6 +141,7 @@ impl DataShard {
                 send_message::store_on_owner(self, &request, origin).await
             }
             request::PULL_MESSAGE => pull_message::pull_on_owner(self, &request).await,
+            request::CONSUMER_SEND_MSG_BACK => send_back::handle_on_owner(self, &request, origin).await,
             _ => consumer_offset::handle_on_owner(self, &request).await,
         };
         match result {
@@ -153,6 +157,7 @@ impl DataShard {
             request::SEND_MESSAGE | request::SEND_MESSAGE_V2 | request::SEND_BATCH_MESSAGE => {
                 send_message::route(self, request.clone(), origin).await
             }
+            request::CONSUMER_SEND_MSG_BACK => self.route_by_offset(request.clone(), origin).await,
             request::PULL_MESSAGE if origin.local.port() == self.context.fast_port => {
                 // As Java: the fast port serves everything but PULL_MESSAGE.
                 Err(RequestError::NotSupported(request.code))
@@ -222,6 +227,20 @@ impl DataShard {
         while let Some(message) = self.mesh.recv_from(peer).await {
             self.receive(message).await;
         }
+    }
+
+    /// Requests about one message go to the shard whose log holds it.
+    async fn route_by_offset(self: &Rc<Self>, request: Command, origin: Origin) -> Result<Option<Command>, RequestError> {
+        let offset: i64 = request
+            .ext_fields
+            .get("offset")
+            .and_then(|text| text.parse().ok())
+            .ok_or(RequestError::Header(crate::protocol::HeaderError::Missing { key: "offset" }))?;
+        let owner = routing::shard_of_offset(offset);
+        if owner >= self.shard_count {
+            return Err(RequestError::System(format!("the offset {offset} belongs to no shard of this broker")));
+        }
+        Ok(self.to_owner(owner, request, origin).await)
     }
 
     /// The owner shard of a queue.

@@ -18,10 +18,18 @@ use super::{DataShard, Origin};
 use crate::protocol::batch;
 use crate::protocol::codes::perm;
 use crate::protocol::headers::{SendMessageRequestHeader, SendMessageResponseHeader};
-use crate::protocol::message::{property, tags_code, Properties};
+use crate::protocol::message::{property, sys_flag, tags_code, Properties};
 use crate::protocol::{message_id, request, response, Command, Header};
 use crate::shards::RequestError;
 use crate::store::shard_store::{MessageToStore, PutResult};
+
+/// `%RETRY%<group>`: where a consumer group's failed messages wait to be consumed again.
+pub(super) const RETRY_GROUP_TOPIC_PREFIX: &str = "%RETRY%";
+/// `%DLQ%<group>`: where messages consumed too often end.
+pub(super) const DLQ_GROUP_TOPIC_PREFIX: &str = "%DLQ%";
+/// Java's `retryMaxTimes` default (subscription group) and client default.
+pub(super) const RECONSUME_TIMES_MAX_DEFAULT: i32 = 16;
+use crate::store::SCHEDULE_TOPIC;
 
 /// Messages one batch may hold: a bound on the work one request causes.
 const BATCH_MESSAGES_MAX: usize = 4096;
@@ -89,11 +97,91 @@ pub(super) async fn route(shard: &Rc<DataShard>, mut request: Command, origin: O
     }
     let queue_id = if header.queue_id < 0 { random_queue(topic.write_queue_nums) } else { header.queue_id };
     if queue_id != header.queue_id {
-        let key = if request.code == request::SEND_MESSAGE { "queueId" } else { "e" };
-        request.ext_fields.insert(key, queue_id.to_string());
+        request.ext_fields.insert(field(request.code, "queueId", "e"), queue_id.to_string());
     }
-    let owner = shard.owner(&header.topic, queue_id);
+    if let Some(dlq) = dead_letter_target(&header) {
+        if let Err(error) = redirect_to_dead_letters(shard, &mut request, &header, &dlq).await {
+            return Ok(Some(with_trace_fields(shard, error.reply_to(&request))));
+        }
+        return Ok(shard.to_owner(shard.owner(&dlq, 0), request, origin).await);
+    }
+    let owner = match delay_level(shard, &header) {
+        Some(level) => shard.owner(SCHEDULE_TOPIC, level - 1),
+        None => shard.owner(&header.topic, queue_id),
+    };
     Ok(shard.to_owner(owner, request, origin).await)
+}
+
+/// The ext key of a send header field: long name for SEND_MESSAGE, one letter for V2 / batch.
+fn field(code: i32, long: &'static str, letter: &'static str) -> &'static str {
+    if code == request::SEND_MESSAGE {
+        long
+    } else {
+        letter
+    }
+}
+
+/// A message sent to `%RETRY%<group>` that has been consumed too often goes to `%DLQ%<group>`
+/// instead (protocol §7.2 step 7): the Java client takes this path when its send-back fails
+/// and for orderly consumption.
+fn dead_letter_target(header: &SendMessageRequestHeader) -> Option<String> {
+    let group = header.topic.strip_prefix(RETRY_GROUP_TOPIC_PREFIX)?;
+    let max = header.max_reconsume_times.unwrap_or(RECONSUME_TIMES_MAX_DEFAULT);
+    (header.reconsume_times.unwrap_or(0) >= max).then(|| format!("{DLQ_GROUP_TOPIC_PREFIX}{group}"))
+}
+
+async fn redirect_to_dead_letters(
+    shard: &Rc<DataShard>,
+    request: &mut Command,
+    header: &SendMessageRequestHeader,
+    dlq: &str,
+) -> Result<(), RequestError> {
+    ensure_topic(shard, dlq, 1).await?;
+    request.ext_fields.insert(field(request.code, "topic", "b"), dlq.to_string());
+    request.ext_fields.insert(field(request.code, "queueId", "e"), "0".to_string());
+    let mut properties = Properties::parse(header.properties.as_deref().unwrap_or(""));
+    properties.remove(property::DELAY);
+    request.ext_fields.insert(field(request.code, "properties", "i"), properties.encode());
+    Ok(())
+}
+
+/// Creates `topic` with `queue_count` queues if it does not exist (retry and dead-letter
+/// topics), through the control plane.
+pub(super) async fn ensure_topic(shard: &Rc<DataShard>, topic: &str, queue_count: i32) -> Result<(), RequestError> {
+    if shard.topic(topic).is_some() {
+        return Ok(());
+    }
+    let mut request = Command::request(request::UPDATE_AND_CREATE_TOPIC, 0);
+    request.ext_fields.insert("topic", topic.to_string());
+    request.ext_fields.insert("ringmqEnsureQueueNums", queue_count.to_string());
+    let origin = Origin { shard: shard.shard, connection_id: 0, peer: shard.context.advertised, local: shard.context.advertised };
+    match shard.to_control_plane(request, origin).await {
+        Some(reply) if reply.code == response::SUCCESS => {
+            if let Ok(config) = crate::protocol::json::from_fastjson::<crate::protocol::bodies::TopicConfig>(&reply.body) {
+                // Use it at once; the table copy from shard 0 follows.
+                let mut copy = (**shard.topics.borrow()).clone();
+                copy.topics.insert(config.topic_name.clone(), config);
+                *shard.topics.borrow_mut() = std::sync::Arc::new(copy);
+            }
+            Ok(())
+        }
+        _ => Err(RequestError::System(format!("cannot create topic {topic}"))),
+    }
+}
+
+/// The delay level a message asks for (its DELAY property), clamped to the configured levels;
+/// `None` for no delay, and for transactional messages, which ignore it.
+fn delay_level(shard: &DataShard, header: &SendMessageRequestHeader) -> Option<i32> {
+    let properties = header.properties.as_deref()?;
+    if !properties.contains("DELAY\u{1}") {
+        return None;
+    }
+    let level: i32 = Properties::parse(properties).get(property::DELAY)?.trim().parse().ok()?;
+    let transaction = header.sys_flag & sys_flag::TRANSACTION_MASK;
+    if level <= 0 || (transaction != sys_flag::TRANSACTION_NOT_TYPE && transaction != sys_flag::TRANSACTION_COMMIT) {
+        return None;
+    }
+    Some(level.min(shard.context.delay_level_count.max(1) as i32))
 }
 
 async fn create_topic(shard: &Rc<DataShard>, header: &SendMessageRequestHeader) -> Option<crate::protocol::bodies::TopicConfig> {
@@ -201,8 +289,19 @@ fn store_one(
     origin: Origin,
 ) -> Result<(Vec<PutResult>, bool), RequestError> {
     check_size(shard, body)?;
-    let (properties, wait) = stored_properties(shard, header.properties.as_deref().unwrap_or(""));
-    let result = put(shard, header, header.flag, body, &properties, origin)?;
+    let (mut properties, wait) = stored_properties(shard, header.properties.as_deref().unwrap_or(""));
+    let target = match delay_level(shard, header) {
+        // A delayed message waits in SCHEDULE_TOPIC_XXXX, queue level - 1, and remembers where
+        // it goes (protocol §7.7); the scheduler delivers it when due.
+        Some(level) => {
+            properties.insert(property::REAL_TOPIC, &header.topic);
+            properties.insert(property::REAL_QID, &header.queue_id.to_string());
+            properties.insert(property::DELAY, &level.to_string());
+            Target { topic: SCHEDULE_TOPIC, queue_id: level - 1 }
+        }
+        None => Target { topic: &header.topic, queue_id: header.queue_id },
+    };
+    let result = put(shard, header, target, header.flag, body, &properties, origin)?;
     Ok((vec![result], wait))
 }
 
@@ -225,14 +324,23 @@ fn store_batch(
         for (name, value) in batch_properties.iter() {
             properties.insert(name, value);
         }
-        results.push(put(shard, header, entry.flag, &entry.body, &properties, origin)?);
+        let target = Target { topic: &header.topic, queue_id: header.queue_id };
+        results.push(put(shard, header, target, entry.flag, &entry.body, &properties, origin)?);
     }
     Ok((results, wait))
+}
+
+/// Where a message is stored (differs from the header for delayed messages).
+#[derive(Clone, Copy)]
+struct Target<'a> {
+    topic: &'a str,
+    queue_id: i32,
 }
 
 fn put(
     shard: &DataShard,
     header: &SendMessageRequestHeader,
+    target: Target<'_>,
     flag: i32,
     body: &[u8],
     properties: &Properties,
@@ -245,8 +353,8 @@ fn put(
         keys.push(unique);
     }
     let message = MessageToStore {
-        topic: &header.topic,
-        queue_id: header.queue_id,
+        topic: target.topic,
+        queue_id: target.queue_id,
         flag,
         body,
         properties: &encoded,
@@ -259,6 +367,6 @@ fn put(
         keys,
     };
     let result = shard.store.put(&message)?;
-    shard.parked.borrow_mut().notify(&header.topic, header.queue_id);
+    shard.parked.borrow_mut().notify(target.topic, target.queue_id);
     Ok(result)
 }

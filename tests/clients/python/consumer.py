@@ -36,7 +36,7 @@ def text(value):
 
 
 def on_message(message):
-    line = f"RECEIVED|{text(message.topic)}|{text(message.tags)}|{text(message.keys)}|{text(message.body)}\n"
+    line = f"RECEIVED|{text(message.topic)}|{text(message.tags)}|{text(message.keys)}|{text(message.body)}|{time.time()}\n"
     with lock:
         os.write(sys.stdout.fileno(), line.encode())
         received.append(line)
