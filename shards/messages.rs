@@ -50,6 +50,9 @@ pub enum ShardMessage {
 pub struct TopicTableCopy {
     pub version: u64,
     pub topics: std::collections::HashMap<String, TopicConfig>,
+    /// The live `brokerPermission` (UPDATE_BROKER_CONFIG changes it); `None` until shard 0
+    /// first publishes: the start-up value in `BrokerContext` applies.
+    pub broker_permission: Option<i32>,
 }
 
 /// A read-only copy of the registered subscriptions: `(group, topic) → expression`.

@@ -78,7 +78,7 @@ fn ali_ons_produces_and_consumes_through_two_shards_and_data_survives_a_clean_re
     let _ = broker.process.child.wait();
     let config = broker.config.to_str().unwrap().to_string();
     let restarted = start_ringmq(&["broker", "-c", &config], &scratch.0);
-    restarted.wait_for_line("boot success", Duration::from_secs(60));
+    restarted.wait_for_line("boot success. serializeType=JSON and name server is", Duration::from_secs(60));
     std::thread::sleep(Duration::from_millis(500));
     let again = run_node_with(
         "consume_count.js",

@@ -23,6 +23,7 @@
 //! | `<store root>/config/consumerOffset.json` | [`ConsumerOffsetTable`] |
 //! | `<store root>/config/delayOffset.json` | [`DelayOffsetTable`] |
 
+pub mod admin;
 pub mod clients;
 pub mod groups;
 pub mod heartbeat;

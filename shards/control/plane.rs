@@ -44,18 +44,22 @@ pub struct ControlShard {
     register_timeout: Duration,
     auto_create_group: bool,
     notify_enabled: bool,
-    topics: RefCell<TopicTable>,
-    groups: RefCell<SubscriptionGroupTable>,
+    pub(super) topics: RefCell<TopicTable>,
+    pub(super) groups: RefCell<SubscriptionGroupTable>,
     clients: RefCell<ClientRegistry>,
     locks: RefCell<QueueLocks>,
     /// Which shard holds each client connection (for broker-initiated requests).
     connection_shards: RefCell<HashMap<u64, usize>>,
     mesh: Rc<MeshEnd<ShardMessage>>,
-    local: RefCell<Weak<DataShard>>,
+    pub(super) local: RefCell<Weak<DataShard>>,
     topics_version: Cell<u64>,
     subscriptions_version: Cell<u64>,
     register_now: Cell<bool>,
     registered_once: Cell<bool>,
+    /// The effective configuration (GET/UPDATE_BROKER_CONFIG, `admin.rs`).
+    pub(super) config: RefCell<super::admin::BrokerConfigState>,
+    /// `brokerPermission`, changed live by UPDATE_BROKER_CONFIG.
+    pub(super) broker_permission: Cell<i32>,
 }
 
 fn config_error(what: &str) -> impl Fn(super::ConfigFileError) -> String + '_ {
@@ -103,6 +107,8 @@ impl ControlShard {
             subscriptions_version: Cell::new(0),
             register_now: Cell::new(true),
             registered_once: Cell::new(false),
+            config: RefCell::new(super::admin::BrokerConfigState::new(settings)),
+            broker_permission: Cell::new(broker.broker_permission as i32),
         }))
     }
 
@@ -116,7 +122,8 @@ impl ControlShard {
         let version = self.topics_version.get() + 1;
         self.topics_version.set(version);
         let topics = self.topics.borrow().iter().map(|config| (config.topic_name.clone(), config.clone())).collect();
-        let copy = Arc::new(TopicTableCopy { version, topics });
+        let broker_permission = Some(self.broker_permission.get());
+        let copy = Arc::new(TopicTableCopy { version, topics, broker_permission });
         self.broadcast(|| ShardMessage::Topics(copy.clone())).await;
         if let Some(local) = self.local.borrow().upgrade() {
             *local.topics.borrow_mut() = copy.clone();
@@ -154,7 +161,7 @@ impl ControlShard {
     }
 
     /// After a topic change: persist, publish, register with the nameservers at once.
-    async fn topics_changed(&self) {
+    pub(super) async fn topics_changed(&self) {
         if let Err(error) = self.topics.borrow_mut().persist_if_dirty() {
             tracing::error!("persisting topics: {error}");
         }
@@ -170,7 +177,7 @@ impl ControlShard {
     fn registration(&self) -> BrokerRegistration {
         let topics = self.topics.borrow();
         let mut configs: Vec<TopicConfig> = topics.iter().cloned().collect();
-        let permission = self.context.broker_permission;
+        let permission = self.broker_permission.get();
         for config in &mut configs {
             // The broker-wide permission caps every topic's (Java's registerBrokerAll).
             if permission & crate::protocol::codes::perm::WRITE == 0 {
@@ -328,6 +335,11 @@ impl ControlShard {
                 self.topics_changed().await;
                 Ok(Command::response_to(request, response::SUCCESS))
             }
+            request::UPDATE_AND_CREATE_SUBSCRIPTIONGROUP => super::admin::update_group(self, request),
+            request::GET_ALL_SUBSCRIPTIONGROUP_CONFIG => super::admin::all_groups(self, request),
+            request::DELETE_SUBSCRIPTIONGROUP => super::admin::delete_group(self, request, origin).await,
+            request::GET_BROKER_CONFIG => super::admin::get_config(self, request),
+            request::UPDATE_BROKER_CONFIG => super::admin::update_config(self, request).await,
             request::LOCK_BATCH_MQ => {
                 let body: LockBatchRequestBody =
                     crate::protocol::json::from_fastjson(&request.body).map_err(RequestError::Body)?;

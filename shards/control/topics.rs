@@ -446,6 +446,12 @@ impl TopicTable {
         self.auto_create_topic_enable = enabled;
     }
 
+    /// Bumps the data version (and persists it) so the nameservers re-read the routes: a
+    /// broker-wide change such as `brokerPermission` (UPDATE_BROKER_CONFIG).
+    pub fn touch(&mut self) {
+        self.changed();
+    }
+
     fn changed(&mut self) {
         self.data_version.next();
         self.dirty = true;

@@ -88,6 +88,12 @@ pub(super) async fn handle_on_owner(shard: &Rc<DataShard>, request: &Command) ->
             Ok(Some(with_offset(request, offset)))
         }
         request::GET_EARLIEST_MSG_STORETIME => earliest(shard, request).await.map(Some),
+        // Shard 0's DELETE_SUBSCRIPTIONGROUP with removeOffset, sent to every shard.
+        request::DELETE_SUBSCRIPTIONGROUP => {
+            let header = crate::protocol::headers::DeleteSubscriptionGroupRequestHeader::decode(&request.ext_fields)?;
+            shard.offsets.borrow_mut().table.remove_group(&header.group_name);
+            Ok(Some(Command::response_to(request, response::SUCCESS)))
+        }
         _ => search_by_timestamp(shard, request).map(Some),
     }
 }

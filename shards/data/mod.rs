@@ -10,6 +10,7 @@
 //! One handler file per request-code family: `send_message.rs` (10, 310, 320),
 //! `pull_message.rs` (11, with long polling), `consumer_offset.rs` (14, 15, 29, 30, 31, 32).
 
+mod admin_query;
 pub mod boot;
 mod consumer_offset;
 mod pull_message;
@@ -142,8 +143,14 @@ impl DataShard {
             }
             request::PULL_MESSAGE => pull_message::pull_on_owner(self, &request).await,
             request::CONSUMER_SEND_MSG_BACK => send_back::handle_on_owner(self, &request, origin).await,
+            request::VIEW_MESSAGE_BY_ID
+            | request::QUERY_MESSAGE
+            | request::GET_TOPIC_STATS_INFO
+            | request::GET_CONSUME_STATS
+            | request::GET_BROKER_RUNTIME_INFO => admin_query::on_owner(self, &request).await,
             _ => consumer_offset::handle_on_owner(self, &request).await,
         };
+        admin_query::count(self.shard, &request, &result);
         match result {
             Ok(reply) => reply,
             Err(error) => Some(error.reply_to(&request)),
@@ -157,7 +164,13 @@ impl DataShard {
             request::SEND_MESSAGE | request::SEND_MESSAGE_V2 | request::SEND_BATCH_MESSAGE => {
                 send_message::route(self, request.clone(), origin).await
             }
-            request::CONSUMER_SEND_MSG_BACK => self.route_by_offset(request.clone(), origin).await,
+            request::CONSUMER_SEND_MSG_BACK | request::VIEW_MESSAGE_BY_ID => {
+                self.route_by_offset(request.clone(), origin).await
+            }
+            request::QUERY_MESSAGE
+            | request::GET_TOPIC_STATS_INFO
+            | request::GET_CONSUME_STATS
+            | request::GET_BROKER_RUNTIME_INFO => admin_query::route(self, request.clone(), origin).await,
             request::PULL_MESSAGE if origin.local.port() == self.context.fast_port => {
                 // As Java: the fast port serves everything but PULL_MESSAGE.
                 Err(RequestError::NotSupported(request.code))
@@ -176,6 +189,11 @@ impl DataShard {
             | request::UPDATE_AND_CREATE_TOPIC
             | request::GET_ALL_TOPIC_CONFIG
             | request::DELETE_TOPIC_IN_BROKER
+            | request::UPDATE_AND_CREATE_SUBSCRIPTIONGROUP
+            | request::GET_ALL_SUBSCRIPTIONGROUP_CONFIG
+            | request::DELETE_SUBSCRIPTIONGROUP
+            | request::GET_BROKER_CONFIG
+            | request::UPDATE_BROKER_CONFIG
             | request::LOCK_BATCH_MQ
             | request::UNLOCK_BATCH_MQ => Ok(self.to_control_plane(request.clone(), origin).await),
             code => Err(RequestError::NotSupported(code)),

@@ -70,7 +70,8 @@ pub(super) async fn route(shard: &Rc<DataShard>, mut request: Command, origin: O
     if let Err(error) = validate_topic(&header.topic) {
         return Ok(Some(with_trace_fields(shard, error.reply_to(&request))));
     }
-    if shard.context.broker_permission & perm::WRITE == 0 {
+    let broker_permission = shard.topics.borrow().broker_permission.unwrap_or(shard.context.broker_permission);
+    if broker_permission & perm::WRITE == 0 {
         let error = RequestError::NoPermission(format!("the broker[{}] sending message is forbidden", shard.context.broker_name));
         return Ok(Some(with_trace_fields(shard, error.reply_to(&request))));
     }

@@ -99,6 +99,70 @@ impl AdminApi {
         self.call(broker, request).map(|_| ())
     }
 
+    /// UPDATE_AND_CREATE_SUBSCRIPTIONGROUP on one broker; `config` serializes to a
+    /// SubscriptionGroupConfig (protocol §4.7).
+    pub fn create_subscription_group(
+        &mut self,
+        broker: &str,
+        config: &impl serde::Serialize,
+    ) -> Result<(), ClientError> {
+        let body = serde_json::to_vec(config).expect("a group config serializes");
+        let request = Command::request(request::UPDATE_AND_CREATE_SUBSCRIPTIONGROUP, 0).with_body(body);
+        self.call(broker, request).map(|_| ())
+    }
+
+    /// GET_ALL_SUBSCRIPTIONGROUP_CONFIG: the raw JSON body.
+    pub fn all_subscription_groups(&mut self, broker: &str) -> Result<serde_json::Value, ClientError> {
+        let reply = self.call(broker, Command::request(request::GET_ALL_SUBSCRIPTIONGROUP_CONFIG, 0))?;
+        json::from_fastjson(&reply.body).map_err(ClientError::Body)
+    }
+
+    /// DELETE_SUBSCRIPTIONGROUP on one broker.
+    pub fn delete_subscription_group(
+        &mut self,
+        broker: &str,
+        group: &str,
+        remove_offset: bool,
+    ) -> Result<(), ClientError> {
+        let mut request = Command::request(request::DELETE_SUBSCRIPTIONGROUP, 0);
+        crate::protocol::headers::DeleteSubscriptionGroupRequestHeader {
+            group_name: group.to_string(),
+            remove_offset: Some(remove_offset),
+        }
+        .encode(&mut request.ext_fields);
+        self.call(broker, request).map(|_| ())
+    }
+
+    /// GET_BROKER_CONFIG: the broker's effective `key=value` pairs, in the order sent.
+    pub fn broker_config(&mut self, broker: &str) -> Result<Vec<(String, String)>, ClientError> {
+        let reply = self.call(broker, Command::request(request::GET_BROKER_CONFIG, 0))?;
+        let lexed =
+            crate::config::lexer::lex_bytes(&reply.body).map_err(|error| ClientError::Body(error.to_string()))?;
+        Ok(lexed.entries.into_iter().map(|entry| (entry.key, entry.value)).collect())
+    }
+
+    /// UPDATE_BROKER_CONFIG with one `key=value`.
+    pub fn update_broker_config(&mut self, broker: &str, key: &str, value: &str) -> Result<(), ClientError> {
+        let body = format!("{key}={value}\n");
+        let request = Command::request(request::UPDATE_BROKER_CONFIG, 0).with_body(body.into_bytes());
+        self.call(broker, request).map(|_| ())
+    }
+
+    /// DELETE_TOPIC_IN_BROKER.
+    pub fn delete_topic_in_broker(&mut self, broker: &str, topic: &str) -> Result<(), ClientError> {
+        let mut request = Command::request(request::DELETE_TOPIC_IN_BROKER, 0);
+        crate::protocol::headers::TopicRequestHeader { topic: topic.to_string() }.encode(&mut request.ext_fields);
+        self.call(broker, request).map(|_| ())
+    }
+
+    /// DELETE_TOPIC_IN_NAMESRV (the whole topic).
+    pub fn delete_topic_in_namesrv(&mut self, namesrv: &str, topic: &str) -> Result<(), ClientError> {
+        let mut request = Command::request(request::DELETE_TOPIC_IN_NAMESRV, 0);
+        crate::protocol::headers::DeleteTopicInNamesrvRequestHeader { topic: topic.to_string(), cluster_name: None }
+            .encode(&mut request.ext_fields);
+        self.call(namesrv, request).map(|_| ())
+    }
+
     /// REGISTER_BROKER, as a broker sends it (body CRC included).
     pub fn register_broker(
         &mut self,

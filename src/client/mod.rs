@@ -8,6 +8,7 @@
 mod admin_api;
 mod blocking;
 pub mod mqadmin;
+mod mqadmin_query;
 mod remote;
 pub use remote::RemoteClient;
 

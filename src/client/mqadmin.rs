@@ -23,6 +23,8 @@ pub struct NamesrvArgs {
 
 #[derive(Subcommand, Clone, Debug)]
 pub enum AdminCommand {
+    #[command(flatten)]
+    Query(super::mqadmin_query::QueryCommand),
     /// List cluster infos
     #[command(name = "clusterList")]
     ClusterList {
@@ -86,11 +88,118 @@ pub enum AdminCommand {
         #[arg(short = 'l', long = "list")]
         list: bool,
     },
+    /// Update or create subscription group
+    #[command(name = "updateSubGroup")]
+    UpdateSubGroup {
+        #[command(flatten)]
+        namesrv: NamesrvArgs,
+        #[command(flatten)]
+        target: BrokerTarget,
+        /// Consumer group name
+        #[arg(short = 'g', long = "groupName")]
+        group_name: String,
+        /// Consume enable
+        #[arg(short = 's', long = "consumeEnable")]
+        consume_enable: Option<bool>,
+        /// From min offset
+        #[arg(short = 'm', long = "consumeFromMinEnable")]
+        consume_from_min_enable: Option<bool>,
+        /// Broadcast
+        #[arg(short = 'd', long = "consumeBroadcastEnable")]
+        consume_broadcast_enable: Option<bool>,
+        /// Retry queue nums
+        #[arg(short = 'q', long = "retryQueueNums")]
+        retry_queue_nums: Option<i32>,
+        /// Retry max times
+        #[arg(short = 'r', long = "retryMaxTimes")]
+        retry_max_times: Option<i32>,
+        /// Consumer from which broker id
+        #[arg(short = 'i', long = "brokerId")]
+        broker_id: Option<i64>,
+        /// Which broker id when consume slowly
+        #[arg(short = 'w', long = "whichBrokerWhenConsumeSlowly")]
+        which_broker_when_consume_slowly: Option<i64>,
+        /// Notify consumerId changed
+        #[arg(short = 'a', long = "notifyConsumerIdsChanged")]
+        notify_consumer_ids_changed: Option<bool>,
+    },
+    /// Delete subscription group from broker
+    #[command(name = "deleteSubGroup")]
+    DeleteSubGroup {
+        #[command(flatten)]
+        namesrv: NamesrvArgs,
+        #[command(flatten)]
+        target: BrokerTarget,
+        /// Subscription group name
+        #[arg(short = 'g', long = "groupName")]
+        group_name: String,
+        /// Remove offset
+        #[arg(short = 'r', long = "removeOffset")]
+        remove_offset: Option<bool>,
+    },
+    /// Get broker config by cluster or special broker
+    #[command(name = "getBrokerConfig")]
+    GetBrokerConfig {
+        #[command(flatten)]
+        namesrv: NamesrvArgs,
+        #[command(flatten)]
+        target: BrokerTarget,
+    },
+    /// Update broker's config
+    #[command(name = "updateBrokerConfig")]
+    UpdateBrokerConfig {
+        #[command(flatten)]
+        namesrv: NamesrvArgs,
+        #[command(flatten)]
+        target: BrokerTarget,
+        /// Config key
+        #[arg(short = 'k', long = "key")]
+        key: String,
+        /// Config value
+        #[arg(short = 'v', long = "value")]
+        value: String,
+    },
+    /// Delete topic from broker and NameServer
+    #[command(name = "deleteTopic")]
+    DeleteTopic {
+        #[command(flatten)]
+        namesrv: NamesrvArgs,
+        /// Topic name
+        #[arg(short = 't', long = "topic")]
+        topic: String,
+        /// Delete topic from which cluster
+        #[arg(short = 'c', long = "clusterName")]
+        cluster_name: String,
+    },
+}
+
+/// `-b brokerAddr | -c clusterName`: one broker, or the brokers of a cluster (`-b` wins).
+#[derive(Args, Clone, Debug)]
+pub struct BrokerTarget {
+    /// Broker address
+    #[arg(short = 'b', long = "brokerAddr")]
+    pub broker_addr: Option<String>,
+    /// Cluster name
+    #[arg(short = 'c', long = "clusterName")]
+    pub cluster_name: Option<String>,
 }
 
 /// The canonical spelling of a command typed in any case (mqadmin is case-insensitive).
 pub fn canonical_name(typed: &str) -> Option<&'static str> {
-    ["clusterList", "topicList", "topicRoute", "updateTopic"].into_iter().find(|name| name.eq_ignore_ascii_case(typed))
+    [
+        "clusterList",
+        "topicList",
+        "topicRoute",
+        "updateTopic",
+        "updateSubGroup",
+        "deleteSubGroup",
+        "getBrokerConfig",
+        "updateBrokerConfig",
+        "deleteTopic",
+    ]
+    .into_iter()
+    .chain(super::mqadmin_query::NAMES)
+    .find(|name| name.eq_ignore_ascii_case(typed))
 }
 
 /// Why an admin command failed, for the CLI's exit message.
@@ -117,7 +226,7 @@ impl From<ClientError> for AdminError {
     }
 }
 
-fn namesrv_list(args: &NamesrvArgs) -> Result<Vec<String>, AdminError> {
+pub(super) fn namesrv_list(args: &NamesrvArgs) -> Result<Vec<String>, AdminError> {
     let text = args.namesrv_addr.clone().or_else(|| std::env::var("NAMESRV_ADDR").ok()).unwrap_or_default();
     let list: Vec<String> =
         text.split(';').map(str::trim).filter(|part| !part.is_empty()).map(str::to_string).collect();
@@ -128,7 +237,7 @@ fn namesrv_list(args: &NamesrvArgs) -> Result<Vec<String>, AdminError> {
 }
 
 /// Runs `call` against each nameserver in turn until one answers (Java fails over likewise).
-fn with_namesrv<T>(
+pub(super) fn with_namesrv<T>(
     api: &mut AdminApi,
     namesrvs: &[String],
     mut call: impl FnMut(&mut AdminApi, &str) -> Result<T, ClientError>,
@@ -202,6 +311,7 @@ pub fn run(command: &AdminCommand, out: &mut dyn Write) -> Result<(), AdminError
             );
             Ok(())
         }
+        AdminCommand::Query(command) => super::mqadmin_query::run(&mut api, command, out),
         AdminCommand::TopicRoute { namesrv, topic, list } => {
             let namesrvs = namesrv_list(namesrv)?;
             let route = with_namesrv(&mut api, &namesrvs, |api, address| api.topic_route(address, topic.trim()))?;
@@ -215,7 +325,194 @@ pub fn run(command: &AdminCommand, out: &mut dyn Write) -> Result<(), AdminError
             print_route(&route, *list, out);
             Ok(())
         }
+        AdminCommand::UpdateSubGroup { .. }
+        | AdminCommand::DeleteSubGroup { .. }
+        | AdminCommand::GetBrokerConfig { .. }
+        | AdminCommand::UpdateBrokerConfig { .. }
+        | AdminCommand::DeleteTopic { .. } => run_groups_and_config(&mut api, command, out),
     }
+}
+
+/// updateSubGroup, deleteSubGroup, getBrokerConfig, updateBrokerConfig and deleteTopic.
+fn run_groups_and_config(api: &mut AdminApi, command: &AdminCommand, out: &mut dyn Write) -> Result<(), AdminError> {
+    match command {
+        AdminCommand::UpdateSubGroup {
+            namesrv,
+            target,
+            group_name,
+            consume_enable,
+            consume_from_min_enable,
+            consume_broadcast_enable,
+            retry_queue_nums,
+            retry_max_times,
+            broker_id,
+            which_broker_when_consume_slowly,
+            notify_consumer_ids_changed,
+        } => {
+            // Java's defaults for what the command line leaves out.
+            let config = SubGroupConfig {
+                broker_id: broker_id.unwrap_or(0),
+                consume_broadcast_enable: consume_broadcast_enable.unwrap_or(true),
+                consume_enable: consume_enable.unwrap_or(true),
+                consume_from_min_enable: consume_from_min_enable.unwrap_or(true),
+                group_name: group_name.trim().to_string(),
+                notify_consumer_ids_changed_enable: notify_consumer_ids_changed.unwrap_or(true),
+                retry_max_times: retry_max_times.unwrap_or(16),
+                retry_queue_nums: retry_queue_nums.unwrap_or(1),
+                which_broker_when_consume_slowly: which_broker_when_consume_slowly.unwrap_or(1),
+            };
+            for address in masters_targeted(api, namesrv, target, "updateSubGroup")? {
+                api.create_subscription_group(&address, &config)?;
+                let _ = writeln!(out, "create subscription group to {address} success.");
+            }
+            let _ = writeln!(out, "{}", describe_group(&config));
+            Ok(())
+        }
+        AdminCommand::DeleteSubGroup { namesrv, target, group_name, remove_offset } => {
+            let group = group_name.trim();
+            let remove_offset = remove_offset.unwrap_or(false);
+            if let Some(address) = &target.broker_addr {
+                api.delete_subscription_group(address, group, remove_offset)?;
+                let _ = writeln!(out, "delete subscription group [{group}] from broker [{address}] success.");
+                return Ok(());
+            }
+            let Some(cluster) = &target.cluster_name else {
+                return Err(ClientError::Body("deleteSubGroup needs -b brokerAddr or -c clusterName".into()).into());
+            };
+            for address in masters_targeted(api, namesrv, target, "deleteSubGroup")? {
+                api.delete_subscription_group(&address, group, remove_offset)?;
+            }
+            let _ = writeln!(out, "delete subscription group [{group}] from cluster [{cluster}] success.");
+            // As mqadmin: with -c the group's retry and dead-letter topics go too.
+            let namesrvs = namesrv_list(namesrv)?;
+            for topic in [format!("%RETRY%{group}"), format!("%DLQ%{group}")] {
+                delete_topic(api, &namesrvs, &topic, cluster, out)?;
+            }
+            Ok(())
+        }
+        AdminCommand::GetBrokerConfig { namesrv, target } => {
+            if let Some(address) = &target.broker_addr {
+                return print_broker_config(api, address, out);
+            }
+            let Some(cluster) = &target.cluster_name else {
+                return Err(ClientError::Body("getBrokerConfig needs -b brokerAddr or -c clusterName".into()).into());
+            };
+            let namesrvs = namesrv_list(namesrv)?;
+            let info = with_namesrv(api, &namesrvs, |api, address| api.cluster_info(address))?;
+            let names = info.cluster_addr_table.get(cluster).cloned().unwrap_or_default();
+            for name in names {
+                let Some(data) = info.broker_addr_table.get(&name) else { continue };
+                let master = data.broker_addrs.get(&0).cloned();
+                for (id, address) in &data.broker_addrs {
+                    if *id == 0 {
+                        let _ = writeln!(out, "============Master: {address}============");
+                    } else {
+                        let master = master.as_deref().unwrap_or("");
+                        let _ = writeln!(out, "============My Master: {master}=====Slave: {address}============");
+                    }
+                    print_broker_config(api, address, out)?;
+                }
+            }
+            Ok(())
+        }
+        AdminCommand::UpdateBrokerConfig { namesrv, target, key, value } => {
+            for address in masters_targeted(api, namesrv, target, "updateBrokerConfig")? {
+                api.update_broker_config(&address, key.trim(), value.trim())?;
+                let _ = writeln!(out, "update broker config success, {address}");
+            }
+            Ok(())
+        }
+        AdminCommand::DeleteTopic { namesrv, topic, cluster_name } => {
+            let namesrvs = namesrv_list(namesrv)?;
+            delete_topic(api, &namesrvs, topic.trim(), cluster_name.trim(), out)
+        }
+        _ => unreachable!("run() dispatches only these commands here"),
+    }
+}
+
+/// The UPDATE_AND_CREATE_SUBSCRIPTIONGROUP body (`SubscriptionGroupConfig`, protocol §4.7),
+/// fields in fastjson's alphabetical order.
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct SubGroupConfig {
+    broker_id: i64,
+    consume_broadcast_enable: bool,
+    consume_enable: bool,
+    consume_from_min_enable: bool,
+    group_name: String,
+    notify_consumer_ids_changed_enable: bool,
+    retry_max_times: i32,
+    retry_queue_nums: i32,
+    which_broker_when_consume_slowly: i64,
+}
+
+/// Java's `SubscriptionGroupConfig.toString()`, as mqadmin updateSubGroup prints it.
+fn describe_group(config: &SubGroupConfig) -> String {
+    format!(
+        "SubscriptionGroupConfig [groupName={}, consumeEnable={}, consumeFromMinEnable={}, consumeBroadcastEnable={}, retryQueueNums={}, retryMaxTimes={}, brokerId={}, whichBrokerWhenConsumeSlowly={}, notifyConsumerIdsChangedEnable={}]",
+        config.group_name,
+        config.consume_enable,
+        config.consume_from_min_enable,
+        config.consume_broadcast_enable,
+        config.retry_queue_nums,
+        config.retry_max_times,
+        config.broker_id,
+        config.which_broker_when_consume_slowly,
+        config.notify_consumer_ids_changed_enable
+    )
+}
+
+/// `-b` (one broker) or `-c` (every master of the cluster).
+fn masters_targeted(
+    api: &mut AdminApi,
+    namesrv: &NamesrvArgs,
+    target: &BrokerTarget,
+    command: &str,
+) -> Result<Vec<String>, AdminError> {
+    match (&target.broker_addr, &target.cluster_name) {
+        (Some(address), _) => Ok(vec![address.clone()]),
+        (None, Some(cluster)) => {
+            let namesrvs = namesrv_list(namesrv)?;
+            let info = with_namesrv(api, &namesrvs, |api, address| api.cluster_info(address))?;
+            Ok(masters_of(&info, cluster))
+        }
+        (None, None) => Err(ClientError::Body(format!("{command} needs -b brokerAddr or -c clusterName")).into()),
+    }
+}
+
+/// mqadmin getBrokerConfig's block for one broker.
+fn print_broker_config(api: &mut AdminApi, address: &str, out: &mut dyn Write) -> Result<(), AdminError> {
+    let config = api.broker_config(address)?;
+    if config.is_empty() {
+        let _ = writeln!(out, "Broker[{address}] has no config property!");
+        return Ok(());
+    }
+    for (key, value) in &config {
+        let _ = writeln!(out, "{key:<50}=  {value}");
+    }
+    let _ = writeln!(out);
+    Ok(())
+}
+
+/// mqadmin deleteTopic: DELETE_TOPIC_IN_BROKER on every master of the cluster, then
+/// DELETE_TOPIC_IN_NAMESRV on every nameserver.
+fn delete_topic(
+    api: &mut AdminApi,
+    namesrvs: &[String],
+    topic: &str,
+    cluster: &str,
+    out: &mut dyn Write,
+) -> Result<(), AdminError> {
+    let info = with_namesrv(api, namesrvs, |api, address| api.cluster_info(address))?;
+    for address in masters_of(&info, cluster) {
+        api.delete_topic_in_broker(&address, topic)?;
+    }
+    let _ = writeln!(out, "delete topic [{topic}] from cluster [{cluster}] success.");
+    for namesrv in namesrvs {
+        api.delete_topic_in_namesrv(namesrv, topic)?;
+    }
+    let _ = writeln!(out, "delete topic [{topic}] from NameServer success.");
+    Ok(())
 }
 
 /// The master (id 0) address of every broker of `cluster`.

@@ -15,6 +15,7 @@ pub mod headers;
 pub mod json;
 pub mod message;
 pub mod message_id;
+pub mod mq_table;
 pub mod record;
 
 pub use codes::{request, response, Language};

@@ -156,7 +156,8 @@ pub fn free_broker_port() -> u16 {
         if !(1030..=65000).contains(&port) {
             continue;
         }
-        let all_free = [port - 2, port, port + 1].iter().all(|candidate| TcpListener::bind(("0.0.0.0", *candidate)).is_ok());
+        let all_free =
+            [port - 2, port, port + 1].iter().all(|candidate| TcpListener::bind(("0.0.0.0", *candidate)).is_ok());
         if all_free {
             return port;
         }
@@ -183,7 +184,8 @@ pub fn start_broker(scratch: &Scratch, name: &str, extra: &str) -> Broker {
     );
     let config = scratch.file(&format!("{name}.properties"), &text);
     let process = start_ringmq(&["broker", "-c", config.to_str().unwrap()], &scratch.0);
-    process.wait_for_line("boot success", Duration::from_secs(60));
+    // The broker's own boot line (the embedded nameserver prints one first).
+    process.wait_for_line("boot success. serializeType=JSON and name server is", Duration::from_secs(60));
     Broker { process, namesrv: format!("127.0.0.1:{namesrv_port}"), address: format!("127.0.0.1:{port}"), config }
 }
 
@@ -192,7 +194,11 @@ pub fn run_node_with(script: &str, namesrv: &str, environment: &[(&str, &str)]) 
     let directory = node_clients();
     let script_path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/node").join(script);
     let mut command = Command::new("node");
-    command.arg(&script_path).env("NAMESRV", namesrv).env("NODE_PATH", directory.join("node_modules")).current_dir(&directory);
+    command
+        .arg(&script_path)
+        .env("NAMESRV", namesrv)
+        .env("NODE_PATH", directory.join("node_modules"))
+        .current_dir(&directory);
     for (key, value) in environment {
         command.env(key, value);
     }
@@ -225,6 +231,69 @@ pub fn run_python(venv: &str, script: &str, namesrv: &str, environment: &[(&str,
     }
     let output = command.output().expect("python runs");
     let stdout = String::from_utf8_lossy(&output.stdout).to_string();
-    println!("[{venv} {script}] status {:?}\n{stdout}{}", output.status.code(), String::from_utf8_lossy(&output.stderr));
+    println!(
+        "[{venv} {script}] status {:?}\n{stdout}{}",
+        output.status.code(),
+        String::from_utf8_lossy(&output.stderr)
+    );
     (stdout, output.status.code())
+}
+
+/// A node driver running in the background, its stdout collected line by line.
+pub struct NodeProcess {
+    pub child: Child,
+    pub lines: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl Drop for NodeProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl NodeProcess {
+    /// Lines starting with `prefix` so far.
+    pub fn count(&self, prefix: &str) -> usize {
+        self.lines.lock().unwrap().iter().filter(|line| line.starts_with(prefix)).count()
+    }
+
+    /// Waits until `ready` holds for the collected lines; false after `timeout`.
+    pub fn wait_until(&self, timeout: Duration, ready: impl Fn(&[String]) -> bool) -> bool {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if ready(&self.lines.lock().unwrap()) {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        false
+    }
+}
+
+/// Starts a node driver in the background.
+pub fn spawn_node(script: &str, namesrv: &str, environment: &[(&str, &str)]) -> NodeProcess {
+    let directory = node_clients();
+    let script_path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/node").join(script);
+    let mut command = Command::new("node");
+    command
+        .arg(&script_path)
+        .env("NAMESRV", namesrv)
+        .env("NODE_PATH", directory.join("node_modules"))
+        .current_dir(&directory)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    for (key, value) in environment {
+        command.env(key, value);
+    }
+    let mut child = command.spawn().expect("node starts");
+    let stdout = child.stdout.take().unwrap();
+    let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sink = lines.clone();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            sink.lock().unwrap().push(line);
+        }
+    });
+    NodeProcess { child, lines }
 }
