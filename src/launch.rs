@@ -1,6 +1,7 @@
 //! Start-up of the server commands: logging, locked memory, executors, the boot lines
 //! operators grep for.
 
+use std::io::Write;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::process::ExitCode;
 use std::time::Duration;
@@ -157,7 +158,8 @@ pub fn run_broker(settings: BrokerSettings) -> ExitCode {
     }
     match root.mark_clean() {
         Ok(()) => {
-            println!("The broker shut down cleanly.");
+            // Not println!: the operator's terminal (or a test harness) may be gone by now.
+            let _ = writeln!(std::io::stdout(), "The broker shut down cleanly.");
             ExitCode::SUCCESS
         }
         Err(error) => {

@@ -47,7 +47,7 @@ fn two_consumers_split_the_queues_and_one_takes_over_when_the_other_leaves() {
         round += 1;
         let prefix = format!("Split round {round}");
         produce(&broker, "SplitTopic", 16, &prefix);
-        let all = |_: &[String]| received_with(&first, &prefix) + received_with(&second, &prefix) >= 16;
+        let all = || received_with(&first, &prefix) + received_with(&second, &prefix) >= 16;
         assert!(first.wait_until(Duration::from_secs(90), all), "16 messages consumed by the group");
         if received_with(&first, &prefix) > 0 && received_with(&second, &prefix) > 0 {
             break; // the queues are split between the two
@@ -61,7 +61,7 @@ fn two_consumers_split_the_queues_and_one_takes_over_when_the_other_leaves() {
         round += 1;
         let prefix = format!("Takeover round {round}");
         produce(&broker, "SplitTopic", 16, &prefix);
-        if first.wait_until(Duration::from_secs(10), |_| received_with(&first, &prefix) >= 16) {
+        if first.wait_until(Duration::from_secs(10), || received_with(&first, &prefix) >= 16) {
             break; // every queue is the survivor's now
         }
         assert!(std::time::Instant::now() < deadline, "the remaining consumer never took over every queue");
@@ -83,7 +83,7 @@ fn broadcasting_consumers_each_get_every_message() {
         round += 1;
         let prefix = format!("Cast round {round}");
         produce(&broker, "CastTopic", 8, &prefix);
-        let both = |_: &[String]| received_with(&first, &prefix) >= 8 && received_with(&second, &prefix) >= 8;
+        let both = || received_with(&first, &prefix) >= 8 && received_with(&second, &prefix) >= 8;
         if first.wait_until(Duration::from_secs(15), both) {
             assert_eq!(received_with(&first, &prefix), 8);
             assert_eq!(received_with(&second, &prefix), 8);

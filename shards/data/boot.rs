@@ -248,7 +248,7 @@ fn announce_boot(spec: &BootSpec) {
     };
     line.push_str(&format!(" and name server is {}", namesrvs.join(";")));
     tracing::info!("{line}");
-    println!("{line}");
+    let _ = std::io::Write::write_all(&mut std::io::stdout(), format!("{line}\n").as_bytes());
 }
 
 async fn persist_offsets_loop(data: Rc<DataShard>, delay_offsets: Rc<RefCell<control::DelayOffsetTable>>, interval: Duration) {

@@ -122,7 +122,8 @@ pub fn start(options: NamesrvOptions, queue: Option<BackgroundQueue>) -> std::io
         None => vec![runtime::spawn(serving), runtime::spawn(expiring)],
     };
     info!("The Name Server boot success. serializeType=JSON");
-    println!("The Name Server boot success. serializeType=JSON");
+    // The boot line operators grep for, on stdout as Java prints it; a closed stdout is not fatal.
+    let _ = std::io::Write::write_all(&mut std::io::stdout(), b"The Name Server boot success. serializeType=JSON\n");
     Ok(NamesrvHandle { shard, _tasks: tasks })
 }
 

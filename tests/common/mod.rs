@@ -258,11 +258,12 @@ impl NodeProcess {
         self.lines.lock().unwrap().iter().filter(|line| line.starts_with(prefix)).count()
     }
 
-    /// Waits until `ready` holds for the collected lines; false after `timeout`.
-    pub fn wait_until(&self, timeout: Duration, ready: impl Fn(&[String]) -> bool) -> bool {
+    /// Waits until `ready` holds (it may read any process's lines: no lock is held while it
+    /// runs); false after `timeout`.
+    pub fn wait_until(&self, timeout: Duration, ready: impl Fn() -> bool) -> bool {
         let deadline = Instant::now() + timeout;
         while Instant::now() < deadline {
-            if ready(&self.lines.lock().unwrap()) {
+            if ready() {
                 return true;
             }
             std::thread::sleep(Duration::from_millis(100));
