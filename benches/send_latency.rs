@@ -41,7 +41,8 @@ fn free_port() -> u16 {
 
 fn binary() -> std::path::PathBuf {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    let status = Command::new("cargo").args(["build", "--release", "--bin", "ringmq"]).current_dir(root).status().unwrap();
+    let status =
+        Command::new("cargo").args(["build", "--release", "--bin", "ringmq"]).current_dir(root).status().unwrap();
     assert!(status.success());
     root.join("target/release/ringmq")
 }
@@ -77,7 +78,20 @@ fn start_broker(directory: &std::path::Path) -> (Broker, String, String) {
     std::thread::spawn(move || while stdout.read(&mut chunk).map(|count| count > 0).unwrap_or(false) {});
     let namesrv = format!("127.0.0.1:{namesrv_port}");
     let status = Command::new(binary())
-        .args(["admin", "updateTopic", "-n", &namesrv, "-c", "DefaultCluster", "-t", "BenchTopic", "-r", "8", "-w", "8"])
+        .args([
+            "admin",
+            "updateTopic",
+            "-n",
+            &namesrv,
+            "-c",
+            "DefaultCluster",
+            "-t",
+            "BenchTopic",
+            "-r",
+            "8",
+            "-w",
+            "8",
+        ])
         .stdout(Stdio::null())
         .status()
         .unwrap();
@@ -229,7 +243,11 @@ fn main() {
             })
             .collect();
         let floor = serde_json::json!({"p50": floor.value_at_quantile(0.5), "p99": floor.value_at_quantile(0.99)});
-        println!("{}", serde_json::to_string_pretty(&serde_json::json!({"loopback_round_trip_us": floor, "scenarios": rows})).unwrap());
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({"loopback_round_trip_us": floor, "scenarios": rows}))
+                .unwrap()
+        );
         return;
     }
     println!(

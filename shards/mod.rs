@@ -4,10 +4,10 @@
 //! Errors of request handling are typed ([`RequestError`]) and become RocketMQ response codes in
 //! one place, [`RequestError::reply_to`].
 
-pub mod namesrv;
 pub mod control;
 pub mod data;
 pub mod messages;
+pub mod namesrv;
 pub mod routing;
 
 use crate::protocol::{request, response, Command, HeaderError};
@@ -41,7 +41,9 @@ impl From<crate::store::shard_store::PutError> for RequestError {
         use crate::store::commit_log::AppendError;
         use crate::store::shard_store::PutError;
         match error {
-            PutError::Append(AppendError::TooLarge { .. }) | PutError::Illegal(_) => Self::MessageIllegal(error.to_string()),
+            PutError::Append(AppendError::TooLarge { .. }) | PutError::Illegal(_) => {
+                Self::MessageIllegal(error.to_string())
+            }
             PutError::Append(AppendError::Busy { .. }) => {
                 Self::Busy(format!("[REJECTREQUEST]system busy, start flow control for a while: {error}"))
             }

@@ -189,7 +189,9 @@ fn probe_ports(settings: &BrokerSettings) -> Result<(), String> {
     for port in ports {
         let address = SocketAddr::from((Ipv4Addr::UNSPECIFIED, port));
         if let Err(error) = runtime::ensure_port_free(address) {
-            return Err(format!("cannot listen on {address}: {error} (java.net.BindException: Address already in use)"));
+            return Err(format!(
+                "cannot listen on {address}: {error} (java.net.BindException: Address already in use)"
+            ));
         }
     }
     Ok(())

@@ -29,7 +29,20 @@ fn received(output: &str) -> Vec<String> {
 
 fn create_topic(scratch: &Scratch, broker: &Broker) {
     let created = run_ringmq(
-        &["admin", "updateTopic", "-n", &broker.namesrv, "-c", "DefaultCluster", "-t", "TestTopic", "-r", "8", "-w", "8"],
+        &[
+            "admin",
+            "updateTopic",
+            "-n",
+            &broker.namesrv,
+            "-c",
+            "DefaultCluster",
+            "-t",
+            "TestTopic",
+            "-r",
+            "8",
+            "-w",
+            "8",
+        ],
         &scratch.0,
     );
     assert!(created.status.success(), "{}", String::from_utf8_lossy(&created.stderr));
@@ -62,7 +75,10 @@ fn ali_ons_produces_and_consumes_through_two_shards_and_data_survives_a_clean_re
     let lines = received(&consumed);
     assert_eq!(lines.len(), 3, "{consumed}");
     let bodies: BTreeSet<String> = lines.iter().map(|line| line.rsplit("body=").next().unwrap().to_string()).collect();
-    assert_eq!(bodies, BTreeSet::from(["Hello RocketMQ 0".into(), "Hello RocketMQ 1".into(), "Hello RocketMQ 2".into()]));
+    assert_eq!(
+        bodies,
+        BTreeSet::from(["Hello RocketMQ 0".into(), "Hello RocketMQ 1".into(), "Hello RocketMQ 2".into()])
+    );
     for line in &lines {
         assert!(line.contains("tags=TagA") && line.contains("keys=k1"), "{line}");
     }

@@ -35,7 +35,8 @@ fn every_vector_file_that_should_start_boots_registers_and_stops_cleanly() {
     let scratch = Scratch::new("conf-vectors");
     let (namesrv, namesrv_address) = {
         let port = free_port();
-        let config = scratch.file("namesrv.properties", &format!("listenPort={port}\nkvConfigPath={}/kv.json\n", scratch.0.display()));
+        let config = scratch
+            .file("namesrv.properties", &format!("listenPort={port}\nkvConfigPath={}/kv.json\n", scratch.0.display()));
         let process = start_ringmq(&["namesrv", "-c", config.to_str().unwrap()], &scratch.0);
         process.wait_for_line("The Name Server boot success", Duration::from_secs(30));
         (process, format!("127.0.0.1:{port}"))

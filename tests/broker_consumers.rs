@@ -24,7 +24,8 @@ fn create_topic(scratch: &Scratch, broker: &Broker, topic: &str) {
 
 fn produce(broker: &Broker, topic: &str, count: usize, prefix: &str) {
     let count_text = count.to_string();
-    let output = run_node_with("producer.js", &broker.namesrv, &[("TOPIC", topic), ("COUNT", &count_text), ("PREFIX", prefix)]);
+    let output =
+        run_node_with("producer.js", &broker.namesrv, &[("TOPIC", topic), ("COUNT", &count_text), ("PREFIX", prefix)]);
     assert_eq!(output.lines().filter(|line| line.contains("SEND_OK")).count(), count, "{output}");
 }
 

@@ -20,7 +20,8 @@ fn check_client(broker: &Broker, venv: &str) {
     let group = format!("PyGroup{venv}");
     let (sent, status) = run_python(venv, "producer.py", &broker.namesrv, &[("TOPIC", &topic)]);
     assert_eq!(status, Some(0));
-    let ok = sent.lines().filter(|line| line.starts_with("SEND_RESULT ") && line.split(' ').nth(2) == Some("0")).count();
+    let ok =
+        sent.lines().filter(|line| line.starts_with("SEND_RESULT ") && line.split(' ').nth(2) == Some("0")).count();
     assert_eq!(ok, 3, "three SEND_OK from {venv}: {sent}");
     let (oneway, status) = run_python(venv, "producer.py", &broker.namesrv, &[("TOPIC", &topic), ("MODE", "oneway")]);
     assert_eq!(status, Some(0));
@@ -61,7 +62,8 @@ fn cpp_1_0_1_and_2_1_0_clients_send_and_consume_through_two_shards() {
 fn cpp_delayed_messages_wait_their_level_and_batches_arrive_whole() {
     let scratch = Scratch::new("broker-python-delay");
     let broker = start_broker(&scratch, "broker-pd", "shardCount=2");
-    let (sent, _) = run_python("v044", "producer.py", &broker.namesrv, &[("TOPIC", "DelayTopic"), ("DELAY_LEVEL", "1")]);
+    let (sent, _) =
+        run_python("v044", "producer.py", &broker.namesrv, &[("TOPIC", "DelayTopic"), ("DELAY_LEVEL", "1")]);
     let mut sent_at = std::collections::HashMap::new();
     for line in sent.lines().filter(|line| line.starts_with("SEND_RESULT ")) {
         let fields: Vec<&str> = line.split(' ').collect();
@@ -69,8 +71,12 @@ fn cpp_delayed_messages_wait_their_level_and_batches_arrive_whole() {
         sent_at.insert(format!("Hello RocketMQ {}", fields[1]), fields[5].parse::<f64>().unwrap());
     }
     assert_eq!(sent_at.len(), 3);
-    let (consumed, _) =
-        run_python("v044", "consumer.py", &broker.namesrv, &[("TOPIC", "DelayTopic"), ("GROUP", "DelayGroup"), ("RUN_SECS", "60")]);
+    let (consumed, _) = run_python(
+        "v044",
+        "consumer.py",
+        &broker.namesrv,
+        &[("TOPIC", "DelayTopic"), ("GROUP", "DelayGroup"), ("RUN_SECS", "60")],
+    );
     let mut arrived = 0;
     for line in consumed.lines().filter(|line| line.starts_with("RECEIVED|")) {
         let fields: Vec<&str> = line.split('|').collect();
@@ -81,10 +87,15 @@ fn cpp_delayed_messages_wait_their_level_and_batches_arrive_whole() {
     }
     assert_eq!(arrived, 3, "{consumed}");
 
-    let (batch, status) = run_python("v044", "producer.py", &broker.namesrv, &[("TOPIC", "BatchTopic"), ("MODE", "batch")]);
+    let (batch, status) =
+        run_python("v044", "producer.py", &broker.namesrv, &[("TOPIC", "BatchTopic"), ("MODE", "batch")]);
     assert_eq!(status, Some(0));
     assert!(batch.lines().any(|line| line.starts_with("BATCH_RESULT 0 ")), "{batch}");
-    let (consumed, _) =
-        run_python("v044", "consumer.py", &broker.namesrv, &[("TOPIC", "BatchTopic"), ("GROUP", "BatchGroup"), ("RUN_SECS", "60")]);
+    let (consumed, _) = run_python(
+        "v044",
+        "consumer.py",
+        &broker.namesrv,
+        &[("TOPIC", "BatchTopic"), ("GROUP", "BatchGroup"), ("RUN_SECS", "60")],
+    );
     assert_eq!(consumed.lines().filter(|line| line.starts_with("RECEIVED|")).count(), 3, "{consumed}");
 }

@@ -77,7 +77,8 @@ pub fn context_of(spec: &BootSpec) -> BrokerContext {
         default_topic_queue_count: broker.default_topic_queue_count,
         broker_permission: broker.broker_permission as i32,
         delay_level_count: broker.message_delay_levels_ms.len(),
-        memory_window_bytes: physical_memory_bytes() / 100 * u64::from(store.access_message_in_memory_ratio_percent_max),
+        memory_window_bytes: physical_memory_bytes() / 100
+            * u64::from(store.access_message_in_memory_ratio_percent_max),
     }
 }
 
@@ -211,7 +212,8 @@ fn serve_ports(spec: &BootSpec, data: &Rc<DataShard>) -> Result<Vec<runtime::Tas
         let address = SocketAddr::from((Ipv4Addr::UNSPECIFIED, port));
         // The launcher already proved each port free for this process; every shard now binds
         // it with SO_REUSEPORT and the kernel spreads connections over the shards.
-        let listener = runtime::tcp_listen(address, false).map_err(|error| format!("cannot listen on {address}: {error}"))?;
+        let listener =
+            runtime::tcp_listen(address, false).map_err(|error| format!("cannot listen on {address}: {error}"))?;
         tasks.push(runtime::spawn(net::serve(listener, data.clone(), SHARD_CONNECTIONS_MAX, idle)));
     }
     Ok(tasks)
@@ -237,10 +239,7 @@ fn start_embedded_namesrv(spec: &BootSpec) -> Result<Option<namesrv::NamesrvHand
 
 fn announce_boot(spec: &BootSpec) {
     let broker = &spec.settings.broker;
-    let mut line = format!(
-        "The broker[{}, {}] boot success. serializeType=JSON",
-        broker.broker_name, spec.advertised
-    );
+    let mut line = format!("The broker[{}, {}] boot success. serializeType=JSON", broker.broker_name, spec.advertised);
     let namesrvs = if broker.namesrv_addrs.is_empty() {
         vec![format!("127.0.0.1:{}", broker.namesrv_listen_port)]
     } else {
@@ -251,8 +250,13 @@ fn announce_boot(spec: &BootSpec) {
     let _ = std::io::Write::write_all(&mut std::io::stdout(), format!("{line}\n").as_bytes());
 }
 
-async fn persist_offsets_loop(data: Rc<DataShard>, delay_offsets: Rc<RefCell<control::DelayOffsetTable>>, interval: Duration) {
-    let interval = if interval.is_zero() { OFFSET_PERSIST_INTERVAL_DEFAULT } else { interval.max(Duration::from_millis(100)) };
+async fn persist_offsets_loop(
+    data: Rc<DataShard>,
+    delay_offsets: Rc<RefCell<control::DelayOffsetTable>>,
+    interval: Duration,
+) {
+    let interval =
+        if interval.is_zero() { OFFSET_PERSIST_INTERVAL_DEFAULT } else { interval.max(Duration::from_millis(100)) };
     while !stop_requested() {
         runtime::sleep(interval).await;
         if let Err(error) = data.offsets.borrow_mut().table.persist_if_dirty() {

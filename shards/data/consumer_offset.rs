@@ -56,7 +56,11 @@ fn queue_of(request: &Command) -> Result<(String, i32), RequestError> {
 }
 
 /// On the connection's shard: forward to the queue's owner.
-pub(super) async fn route(shard: &Rc<DataShard>, request: Command, origin: Origin) -> Result<Option<Command>, RequestError> {
+pub(super) async fn route(
+    shard: &Rc<DataShard>,
+    request: Command,
+    origin: Origin,
+) -> Result<Option<Command>, RequestError> {
     let (topic, queue_id) = queue_of(&request)?;
     let owner = shard.owner(&topic, queue_id);
     Ok(shard.to_owner(owner, request, origin).await)
@@ -74,7 +78,12 @@ pub(super) async fn handle_on_owner(shard: &Rc<DataShard>, request: &Command) ->
         request::UPDATE_CONSUMER_OFFSET => {
             let header = UpdateConsumerOffsetRequestHeader::decode(&request.ext_fields)?;
             if header.commit_offset >= 0 {
-                shard.offsets.borrow_mut().commit(&header.consumer_group, &header.topic, header.queue_id, header.commit_offset);
+                shard.offsets.borrow_mut().commit(
+                    &header.consumer_group,
+                    &header.topic,
+                    header.queue_id,
+                    header.commit_offset,
+                );
             }
             Ok(Some(Command::response_to(request, response::SUCCESS)))
         }

@@ -88,8 +88,12 @@ pub trait ControlPlane {
     /// Handles a control-plane request (HEART_BEAT, UNREGISTER_CLIENT, ...).
     fn handle(self: Rc<Self>, request: Command, origin: Origin) -> LocalFuture<Option<Command>>;
     /// Creates `topic` for a send from its template, if the rules allow (protocol §7.1).
-    fn create_topic_for_send(self: Rc<Self>, topic: String, default_topic: String, queue_nums: i32)
-        -> LocalFuture<Option<TopicConfig>>;
+    fn create_topic_for_send(
+        self: Rc<Self>,
+        topic: String,
+        default_topic: String,
+        queue_nums: i32,
+    ) -> LocalFuture<Option<TopicConfig>>;
     /// A connection closed.
     fn connection_closed(self: Rc<Self>, origin: Origin);
 }
@@ -248,7 +252,11 @@ impl DataShard {
     }
 
     /// Requests about one message go to the shard whose log holds it.
-    async fn route_by_offset(self: &Rc<Self>, request: Command, origin: Origin) -> Result<Option<Command>, RequestError> {
+    async fn route_by_offset(
+        self: &Rc<Self>,
+        request: Command,
+        origin: Origin,
+    ) -> Result<Option<Command>, RequestError> {
         let offset: i64 = request
             .ext_fields
             .get("offset")

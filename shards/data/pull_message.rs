@@ -93,7 +93,9 @@ fn tag_codes(expression: &str) -> Option<Vec<i64>> {
 fn filter_of(shard: &DataShard, header: &PullMessageRequestHeader) -> Result<Option<Vec<i64>>, RequestError> {
     let expression_type = header.expression_type.as_deref().unwrap_or("TAG");
     if !expression_type.eq_ignore_ascii_case("TAG") {
-        return Err(RequestError::SubscriptionParseFailed(format!("expression type {expression_type} is not supported")));
+        return Err(RequestError::SubscriptionParseFailed(format!(
+            "expression type {expression_type} is not supported"
+        )));
     }
     if header.sys_flag & pull_flag::SUBSCRIPTION != 0 {
         return Ok(tag_codes(header.subscription.as_deref().unwrap_or("*")));
@@ -147,7 +149,12 @@ pub(super) async fn pull_on_owner(shard: &Rc<DataShard>, request: &Command) -> R
 }
 
 /// One read of the queue and its reply.
-async fn pull_once(shard: &Rc<DataShard>, request: &Command, header: &PullMessageRequestHeader, filter: Option<&[i64]>) -> Command {
+async fn pull_once(
+    shard: &Rc<DataShard>,
+    request: &Command,
+    header: &PullMessageRequestHeader,
+    filter: Option<&[i64]>,
+) -> Command {
     let matches = |unit: &Unit| filter.is_none_or(|codes| codes.contains(&unit.tags_code));
     let count_max = header.max_msg_nums.clamp(1, 1024) as usize;
     let read = shard.store.read_queue(&header.topic, header.queue_id, header.queue_offset, count_max, matches).await;

@@ -88,7 +88,8 @@ async fn deliver(shard: &Rc<DataShard>, offset: i64, size_bytes: usize) -> Resul
     }
     .encode(&mut request.ext_fields);
     request.body = bytes::Bytes::copy_from_slice(decoded.body);
-    let origin = Origin { shard: shard.shard, connection_id: 0, peer: decoded.born_host, local: shard.context.advertised };
+    let origin =
+        Origin { shard: shard.shard, connection_id: 0, peer: decoded.born_host, local: shard.context.advertised };
     let owner = shard.owner(&topic, queue_id);
     match shard.to_owner(owner, request, origin).await {
         Some(reply) if reply.code == response::SUCCESS || reply.code == response::FLUSH_DISK_TIMEOUT => Ok(()),

@@ -16,7 +16,11 @@ use crate::shards::RequestError;
 /// Clients below 3.4.9 (ordinal 121) do not send a trustworthy maxReconsumeTimes.
 const MAX_RECONSUME_TIMES_HEADER_VERSION: i32 = 121;
 
-pub(super) async fn handle_on_owner(shard: &Rc<DataShard>, request: &Command, origin: Origin) -> Result<Option<Command>, RequestError> {
+pub(super) async fn handle_on_owner(
+    shard: &Rc<DataShard>,
+    request: &Command,
+    origin: Origin,
+) -> Result<Option<Command>, RequestError> {
     let header = ConsumerSendMsgBackRequestHeader::decode(&request.ext_fields)?;
     let bytes = shard
         .store

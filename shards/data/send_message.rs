@@ -49,7 +49,9 @@ fn validate_topic(topic: &str) -> Result<(), RequestError> {
         && topic.len() <= crate::limits::TOPIC_NAME_BYTES_MAX
         && topic.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'%' || b == b'|' || b == b'_' || b == b'-');
     if !valid {
-        return Err(RequestError::System(format!("the specified topic[{topic}] contains illegal characters or is too long")));
+        return Err(RequestError::System(format!(
+            "the specified topic[{topic}] contains illegal characters or is too long"
+        )));
     }
     if SEND_FORBIDDEN_TOPICS.contains(&topic) {
         return Err(RequestError::NoPermission(format!("Sending message to topic[{topic}] is forbidden.")));
@@ -65,14 +67,21 @@ fn with_trace_fields(shard: &DataShard, mut reply: Command) -> Command {
 }
 
 /// On the connection's shard: resolve the topic and queue, forward to the owner.
-pub(super) async fn route(shard: &Rc<DataShard>, mut request: Command, origin: Origin) -> Result<Option<Command>, RequestError> {
+pub(super) async fn route(
+    shard: &Rc<DataShard>,
+    mut request: Command,
+    origin: Origin,
+) -> Result<Option<Command>, RequestError> {
     let header = SendMessageRequestHeader::decode_for(request.code, &request.ext_fields)?;
     if let Err(error) = validate_topic(&header.topic) {
         return Ok(Some(with_trace_fields(shard, error.reply_to(&request))));
     }
     let broker_permission = shard.topics.borrow().broker_permission.unwrap_or(shard.context.broker_permission);
     if broker_permission & perm::WRITE == 0 {
-        let error = RequestError::NoPermission(format!("the broker[{}] sending message is forbidden", shard.context.broker_name));
+        let error = RequestError::NoPermission(format!(
+            "the broker[{}] sending message is forbidden",
+            shard.context.broker_name
+        ));
         return Ok(Some(with_trace_fields(shard, error.reply_to(&request))));
     }
     let topic = match shard.topic(&header.topic) {
@@ -155,10 +164,17 @@ pub(super) async fn ensure_topic(shard: &Rc<DataShard>, topic: &str, queue_count
     let mut request = Command::request(request::UPDATE_AND_CREATE_TOPIC, 0);
     request.ext_fields.insert("topic", topic.to_string());
     request.ext_fields.insert("ringmqEnsureQueueNums", queue_count.to_string());
-    let origin = Origin { shard: shard.shard, connection_id: 0, peer: shard.context.advertised, local: shard.context.advertised };
+    let origin = Origin {
+        shard: shard.shard,
+        connection_id: 0,
+        peer: shard.context.advertised,
+        local: shard.context.advertised,
+    };
     match shard.to_control_plane(request, origin).await {
         Some(reply) if reply.code == response::SUCCESS => {
-            if let Ok(config) = crate::protocol::json::from_fastjson::<crate::protocol::bodies::TopicConfig>(&reply.body) {
+            if let Ok(config) =
+                crate::protocol::json::from_fastjson::<crate::protocol::bodies::TopicConfig>(&reply.body)
+            {
                 // Use it at once; the table copy from shard 0 follows.
                 let mut copy = (**shard.topics.borrow()).clone();
                 copy.topics.insert(config.topic_name.clone(), config);
@@ -185,12 +201,19 @@ fn delay_level(shard: &DataShard, header: &SendMessageRequestHeader) -> Option<i
     Some(level.min(shard.context.delay_level_count.max(1) as i32))
 }
 
-async fn create_topic(shard: &Rc<DataShard>, header: &SendMessageRequestHeader) -> Option<crate::protocol::bodies::TopicConfig> {
+async fn create_topic(
+    shard: &Rc<DataShard>,
+    header: &SendMessageRequestHeader,
+) -> Option<crate::protocol::bodies::TopicConfig> {
     match &shard.control {
         Some(control) => {
             control
                 .clone()
-                .create_topic_for_send(header.topic.clone(), header.default_topic.clone(), header.default_topic_queue_nums)
+                .create_topic_for_send(
+                    header.topic.clone(),
+                    header.default_topic.clone(),
+                    header.default_topic_queue_nums,
+                )
                 .await
         }
         None => {
@@ -223,10 +246,18 @@ fn random_queue(write_queue_nums: i32) -> i32 {
 }
 
 /// On the owner: store and reply.
-pub(super) async fn store_on_owner(shard: &Rc<DataShard>, request: &Command, origin: Origin) -> Result<Option<Command>, RequestError> {
+pub(super) async fn store_on_owner(
+    shard: &Rc<DataShard>,
+    request: &Command,
+    origin: Origin,
+) -> Result<Option<Command>, RequestError> {
     let header = SendMessageRequestHeader::decode_for(request.code, &request.ext_fields)?;
     let is_batch = request.code == request::SEND_BATCH_MESSAGE || header.batch == Some(true);
-    let stored = if is_batch { store_batch(shard, &header, &request.body, origin) } else { store_one(shard, &header, &request.body, origin) };
+    let stored = if is_batch {
+        store_batch(shard, &header, &request.body, origin)
+    } else {
+        store_one(shard, &header, &request.body, origin)
+    };
     let (results, wait) = match stored {
         Ok(stored) => stored,
         Err(error) => return Ok(Some(with_trace_fields(shard, error.reply_to(request)))),
@@ -312,7 +343,8 @@ fn store_batch(
     body: &Bytes,
     origin: Origin,
 ) -> Result<(Vec<PutResult>, bool), RequestError> {
-    let entries = batch::decode(body, BATCH_MESSAGES_MAX).map_err(|error| RequestError::MessageIllegal(error.to_string()))?;
+    let entries =
+        batch::decode(body, BATCH_MESSAGES_MAX).map_err(|error| RequestError::MessageIllegal(error.to_string()))?;
     let (batch_properties, wait) = stored_properties(shard, header.properties.as_deref().unwrap_or(""));
     let mut results = Vec::with_capacity(entries.len());
     for entry in &entries {

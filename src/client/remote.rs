@@ -51,7 +51,8 @@ impl RemoteClient {
             self.connections.insert(address.to_string(), stream);
         }
         let stream = self.connections.get_mut(address).expect("inserted above");
-        let io_error = |error: std::io::Error| ClientError::Io { address: address.to_string(), reason: error.to_string() };
+        let io_error =
+            |error: std::io::Error| ClientError::Io { address: address.to_string(), reason: error.to_string() };
         stream.write_all(&frame::encode_to_bytes(request)).await.map_err(io_error)?;
         if request.is_oneway() {
             return Ok(None);
@@ -63,7 +64,9 @@ impl RemoteClient {
                 Ok(Some(reply)) if reply.is_response() && reply.opaque == request.opaque => return Ok(Some(reply)),
                 Ok(Some(_)) => continue,
                 Ok(None) => {}
-                Err(error) => return Err(ClientError::Frame { address: address.to_string(), reason: error.to_string() }),
+                Err(error) => {
+                    return Err(ClientError::Frame { address: address.to_string(), reason: error.to_string() })
+                }
             }
             let count = stream.read(&mut chunk).await.map_err(io_error)?;
             if count == 0 {

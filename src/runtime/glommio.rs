@@ -270,7 +270,9 @@ where
 
 /// A full mesh of bounded channels between `shard_count` executors. Cloned into every
 /// executor before it starts; each joins once.
-pub struct Mesh<T: Send + 'static>(::glommio::channels::channel_mesh::MeshBuilder<T, ::glommio::channels::channel_mesh::Full>);
+pub struct Mesh<T: Send + 'static>(
+    ::glommio::channels::channel_mesh::MeshBuilder<T, ::glommio::channels::channel_mesh::Full>,
+);
 
 impl<T: Send + 'static> Clone for Mesh<T> {
     fn clone(&self) -> Self {
@@ -287,7 +289,8 @@ impl<T: Send + 'static> Mesh<T> {
 
     /// Joins from the current executor. The shard id is the join order's peer id, 0..N.
     pub async fn join(self) -> io::Result<MeshEnd<T>> {
-        let (senders, receivers) = self.0.join().await.map_err(|error| io::Error::other(format!("cannot join the shard mesh: {error}")))?;
+        let (senders, receivers) =
+            self.0.join().await.map_err(|error| io::Error::other(format!("cannot join the shard mesh: {error}")))?;
         Ok(MeshEnd { senders, receivers })
     }
 }
