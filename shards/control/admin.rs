@@ -9,6 +9,7 @@
 //! ([`rewrite_properties`]), through a temporary file and a rename, keeping a `.bak` of the
 //! previous file.
 
+use crate::shards::control::PersistedTable;
 use std::collections::HashSet;
 use std::path::PathBuf;
 

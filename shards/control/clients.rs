@@ -507,6 +507,8 @@ impl ClientRegistry {
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[allow(unused_imports)]
+    use crate::shards::control::PersistedTable;
 
     fn consumer(group: &str, subscriptions: &[(&str, &str, i64)]) -> ConsumerData {
         ConsumerData {

@@ -127,6 +127,22 @@ pub struct SubscriptionGroupTable {
     dirty: bool,
 }
 
+impl persist::PersistedTable for SubscriptionGroupTable {
+    fn file_path(&self) -> Option<&Path> {
+        self.path.as_deref()
+    }
+    fn is_dirty(&self) -> bool {
+        self.dirty
+    }
+    fn mark_clean(&mut self) {
+        self.dirty = false;
+    }
+    /// `subscriptionGroup.json`.
+    fn file_bytes(&self) -> Vec<u8> {
+        serde_json::to_vec_pretty(&self.to_file()).expect("group configs always serialize")
+    }
+}
+
 impl SubscriptionGroupTable {
     pub fn in_memory() -> Self {
         Self { path: None, groups: BTreeMap::new(), data_version: DataVersion::now(), dirty: false }
@@ -153,31 +169,8 @@ impl SubscriptionGroupTable {
         self.path.as_deref()
     }
 
-    pub fn is_dirty(&self) -> bool {
-        self.dirty
-    }
-
     fn to_file(&self) -> GroupsFileRef<'_> {
         GroupsFileRef { data_version: &self.data_version, subscription_group_table: &self.groups }
-    }
-
-    /// Writes `subscriptionGroup.json` (keeping the previous one as `.bak`).
-    pub fn persist(&mut self) -> Result<(), ConfigFileError> {
-        if let Some(path) = &self.path {
-            let text = serde_json::to_string_pretty(&self.to_file()).expect("group configs always serialize");
-            persist::write(path, text.as_bytes())?;
-        }
-        self.dirty = false;
-        Ok(())
-    }
-
-    /// Persists only after a change; returns whether it wrote.
-    pub fn persist_if_dirty(&mut self) -> Result<bool, ConfigFileError> {
-        if !self.dirty {
-            return Ok(false);
-        }
-        self.persist()?;
-        Ok(true)
     }
 
     /// The GET_ALL_SUBSCRIPTIONGROUP_CONFIG body.
@@ -273,6 +266,7 @@ impl SubscriptionGroupTable {
 #[cfg(test)]
 mod tests {
     use super::super::persist::tests::scratch;
+    use super::super::PersistedTable;
     use super::*;
 
     #[test]

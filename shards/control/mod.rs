@@ -45,7 +45,7 @@ pub use heartbeat::{
 };
 pub use locks::{LockBatchRequestBody, LockBatchResponseBody, MessageQueue, QueueLocks, UnlockBatchRequestBody};
 pub use offsets::{ConsumerOffsetTable, DelayOffsetTable};
-pub use persist::ConfigFileError;
+pub use persist::{ConfigFileError, PersistedTable};
 pub use topics::{BrokerIdentity, EnsuredTopic, TopicError, TopicTable};
 
 /// `<store root>/config`, where every control-plane file lives.

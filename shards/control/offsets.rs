@@ -97,29 +97,6 @@ impl ConsumerOffsetTable {
         self.path.as_deref()
     }
 
-    pub fn is_dirty(&self) -> bool {
-        self.dirty
-    }
-
-    /// Writes `consumerOffset.json` (keeping the previous one as `.bak`).
-    pub fn persist(&mut self) -> Result<(), ConfigFileError> {
-        if let Some(path) = &self.path {
-            let text = encode_fastjson(&OffsetFileRef { offset_table: &self.offsets }, true);
-            persist::write(path, text.as_bytes())?;
-        }
-        self.dirty = false;
-        Ok(())
-    }
-
-    /// The periodic flush: persists only after a change; returns whether it wrote.
-    pub fn persist_if_dirty(&mut self) -> Result<bool, ConfigFileError> {
-        if !self.dirty {
-            return Ok(false);
-        }
-        self.persist()?;
-        Ok(true)
-    }
-
     /// The GET_ALL_CONSUMER_OFFSET body, in fastjson's dialect as Java sends it.
     pub fn to_fastjson(&self) -> String {
         encode_fastjson(&OffsetFileRef { offset_table: &self.offsets }, false)
@@ -252,29 +229,6 @@ impl DelayOffsetTable {
         self.path.as_deref()
     }
 
-    pub fn is_dirty(&self) -> bool {
-        self.dirty
-    }
-
-    /// Writes `delayOffset.json` (keeping the previous one as `.bak`).
-    pub fn persist(&mut self) -> Result<(), ConfigFileError> {
-        if let Some(path) = &self.path {
-            let text = encode_fastjson(&OffsetFileRef { offset_table: &self.offsets }, true);
-            persist::write(path, text.as_bytes())?;
-        }
-        self.dirty = false;
-        Ok(())
-    }
-
-    /// The periodic flush: persists only after a change; returns whether it wrote.
-    pub fn persist_if_dirty(&mut self) -> Result<bool, ConfigFileError> {
-        if !self.dirty {
-            return Ok(false);
-        }
-        self.persist()?;
-        Ok(true)
-    }
-
     /// The GET_ALL_DELAY_OFFSET body, in fastjson's dialect as Java sends it.
     pub fn to_fastjson(&self) -> String {
         encode_fastjson(&OffsetFileRef { offset_table: &self.offsets }, false)
@@ -299,9 +253,34 @@ impl DelayOffsetTable {
     }
 }
 
+/// Both offset files are written in fastjson's dialect (unquoted integer keys), as Java does.
+macro_rules! offset_file {
+    ($table:ty, $file:literal) => {
+        impl persist::PersistedTable for $table {
+            fn file_path(&self) -> Option<&Path> {
+                self.path.as_deref()
+            }
+            fn is_dirty(&self) -> bool {
+                self.dirty
+            }
+            fn mark_clean(&mut self) {
+                self.dirty = false;
+            }
+            #[doc = $file]
+            fn file_bytes(&self) -> Vec<u8> {
+                encode_fastjson(&OffsetFileRef { offset_table: &self.offsets }, true).into_bytes()
+            }
+        }
+    };
+}
+
+offset_file!(ConsumerOffsetTable, "`consumerOffset.json`.");
+offset_file!(DelayOffsetTable, "`delayOffset.json`.");
+
 #[cfg(test)]
 mod tests {
     use super::super::persist::tests::scratch;
+    use super::super::PersistedTable;
     use super::*;
 
     /// `consumerOffset.json` exactly as a 4.9.x Java broker pretty-prints it (fastjson puts the

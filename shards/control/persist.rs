@@ -114,6 +114,35 @@ pub fn write(path: &Path, bytes: &[u8]) -> Result<(), ConfigFileError> {
     write_durably(path, bytes).map_err(write_error(path))
 }
 
+/// A table kept in one config file: persisted whole (with a `.bak`), only when changed.
+/// Implemented by the topic, group, consumer-offset and delay-offset tables.
+pub trait PersistedTable {
+    /// The file, or `None` for in-memory tables and snapshots, which never persist.
+    fn file_path(&self) -> Option<&Path>;
+    fn is_dirty(&self) -> bool;
+    fn mark_clean(&mut self);
+    /// The file's content.
+    fn file_bytes(&self) -> Vec<u8>;
+
+    /// Writes the file (keeping the previous one as `.bak`). In-memory tables do nothing.
+    fn persist(&mut self) -> Result<(), ConfigFileError> {
+        if let Some(path) = self.file_path().map(Path::to_path_buf) {
+            write(&path, &self.file_bytes())?;
+        }
+        self.mark_clean();
+        Ok(())
+    }
+
+    /// Persists only after a change; returns whether it wrote.
+    fn persist_if_dirty(&mut self) -> Result<bool, ConfigFileError> {
+        if !self.is_dirty() {
+            return Ok(false);
+        }
+        self.persist()?;
+        Ok(true)
+    }
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;

@@ -4,6 +4,7 @@
 //! read-only copies of the topic and subscription tables whenever they change, so sends and
 //! pulls never wait for shard 0.
 
+use crate::shards::control::PersistedTable;
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::path::Path;

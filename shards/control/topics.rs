@@ -349,6 +349,23 @@ pub struct TopicTable {
     dirty: bool,
 }
 
+impl persist::PersistedTable for TopicTable {
+    fn file_path(&self) -> Option<&Path> {
+        self.path.as_deref()
+    }
+    fn is_dirty(&self) -> bool {
+        self.dirty
+    }
+    fn mark_clean(&mut self) {
+        self.dirty = false;
+    }
+    /// `topics.json`.
+    fn file_bytes(&self) -> Vec<u8> {
+        let file = TopicsFile { data_version: &self.data_version, topic_config_table: &self.topics };
+        serde_json::to_vec_pretty(&file).expect("topic configs always serialize")
+    }
+}
+
 impl TopicTable {
     pub fn in_memory() -> Self {
         Self {
@@ -379,30 +396,6 @@ impl TopicTable {
 
     pub fn path(&self) -> Option<&Path> {
         self.path.as_deref()
-    }
-
-    pub fn is_dirty(&self) -> bool {
-        self.dirty
-    }
-
-    /// Writes `topics.json` (keeping the previous one as `.bak`). In-memory tables do nothing.
-    pub fn persist(&mut self) -> Result<(), ConfigFileError> {
-        if let Some(path) = &self.path {
-            let file = TopicsFile { data_version: &self.data_version, topic_config_table: &self.topics };
-            let text = serde_json::to_string_pretty(&file).expect("topic configs always serialize");
-            persist::write(path, text.as_bytes())?;
-        }
-        self.dirty = false;
-        Ok(())
-    }
-
-    /// Persists only after a change; returns whether it wrote.
-    pub fn persist_if_dirty(&mut self) -> Result<bool, ConfigFileError> {
-        if !self.dirty {
-            return Ok(false);
-        }
-        self.persist()?;
-        Ok(true)
     }
 
     pub fn get(&self, topic: &str) -> Option<&TopicConfig> {
@@ -601,6 +594,7 @@ impl TopicTable {
 #[cfg(test)]
 mod tests {
     use super::super::persist::tests::scratch;
+    use super::super::PersistedTable;
     use super::*;
 
     fn started(identity: &BrokerIdentity) -> TopicTable {

@@ -8,6 +8,7 @@
 //! every shard persists its offsets and closes its store cleanly, so the next start needs no
 //! recovery scan.
 
+use crate::shards::control::PersistedTable;
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::net::{Ipv4Addr, SocketAddr};
