@@ -99,3 +99,32 @@ fn cpp_delayed_messages_wait_their_level_and_batches_arrive_whole() {
     );
     assert_eq!(consumed.lines().filter(|line| line.starts_with("RECEIVED|")).count(), 3, "{consumed}");
 }
+
+/// Orderly consumption with the C++ 1.0.1 client: messages sent to one queue in order are
+/// consumed in that order by an orderly consumer, which locks the queue on the broker first
+/// (LOCK_BATCH_MQ): without the lock it would consume nothing.
+#[test]
+fn cpp_orderly_consumer_locks_its_queue_and_consumes_in_order() {
+    let scratch = Scratch::new("broker-python-orderly");
+    let broker = start_broker(&scratch, "broker-po", "shardCount=2");
+    let (sent, _) = run_python(
+        "v044",
+        "producer.py",
+        &broker.namesrv,
+        &[("TOPIC", "OrderTopic"), ("MODE", "orderly"), ("COUNT", "10")],
+    );
+    assert_eq!(sent.lines().filter(|line| line.starts_with("SEND_RESULT ")).count(), 10, "{sent}");
+    let (consumed, _) = run_python(
+        "v044",
+        "consumer.py",
+        &broker.namesrv,
+        &[("TOPIC", "OrderTopic"), ("GROUP", "OrderGroup"), ("ORDERLY", "1"), ("EXPECT", "10"), ("RUN_SECS", "60")],
+    );
+    let bodies: Vec<String> = consumed
+        .lines()
+        .filter(|line| line.starts_with("RECEIVED|"))
+        .map(|line| line.split('|').nth(4).unwrap().to_string())
+        .collect();
+    let expected: Vec<String> = (0..10).map(|index| format!("Hello RocketMQ {index}")).collect();
+    assert_eq!(bodies, expected, "consumed in send order");
+}

@@ -5,7 +5,7 @@ messages arrived or after RUN_SECS. Each message is printed on its own line as
 `RECEIVED|<topic>|<tags>|<keys>|<body>` (one write per line, so lines from the client's
 threads do not interleave).
 
-The cpp 2.1.0 push consumer may crash (SIGSEGV) inside shutdown(); the test's verdict comes
+Env ORDERLY=1 makes it an orderly consumer. The cpp 2.1.0 push consumer may crash (SIGSEGV) inside shutdown(); the test's verdict comes
 from the RECEIVED lines, which are flushed before shutdown begins.
 """
 import os
@@ -27,7 +27,9 @@ lock = threading.Lock()
 received = []
 done = threading.Event()
 
-consumer = PushConsumer(os.environ.get("GROUP", "TestConsumerGroup"))
+# ORDERLY=1: an orderly consumer, which locks each queue on the broker (LOCK_BATCH_MQ) before
+# it consumes it.
+consumer = PushConsumer(os.environ.get("GROUP", "TestConsumerGroup"), orderly=os.environ.get("ORDERLY") == "1")
 (getattr(consumer, "set_name_server_address", None) or consumer.set_namesrv_addr)(nsrv)
 
 

@@ -3,7 +3,7 @@
 `rocketmq-python-cvs==2.1.0.3` = cpp 2.1.0). Sends COUNT messages (default 3) to TOPIC
 (default TestTopic), tag TagA, key k<i>, body "Hello RocketMQ <i>".
 
-Env: NAMESRV (default 127.0.0.1:9876), TOPIC, COUNT, MODE=sync|oneway|batch (default sync),
+Env: NAMESRV (default 127.0.0.1:9876), TOPIC, COUNT, MODE=sync|oneway|batch|orderly (default sync),
 DELAY_LEVEL (a delay level for every message; default none).
 Prints one line per send: SEND_RESULT <i> <status> <msg id> <offset>, or SEND_ERROR <i> ...
 """
@@ -43,7 +43,14 @@ if mode == "batch":
 for i in range(count):
     message = make_message(i)
     try:
-        if mode == "oneway":
+        if mode == "orderly":
+            # One queue for every message (the sharding key picks it), so their order is fixed.
+            if hasattr(producer, "send_orderly"):
+                result = producer.send_orderly(message, 0)
+            else:
+                result = producer.send_orderly_with_sharding_key(message, "order-1")
+            print("SEND_RESULT", i, result.status, result.msg_id, result.offset, time.time(), flush=True)
+        elif mode == "oneway":
             producer.send_oneway(message)
             print("ONEWAY", i, flush=True)
         else:
