@@ -56,6 +56,13 @@ fn two_consumers_split_the_queues_and_one_takes_over_when_the_other_leaves() {
         assert!(std::time::Instant::now() < deadline, "the group never split its queues");
         std::thread::sleep(Duration::from_secs(2));
     }
+    let listed = run_ringmq(&["admin", "consumerConnection", "-n", &broker.namesrv, "-g", "SplitGroup"], &scratch.0);
+    let text = String::from_utf8_lossy(&listed.stdout);
+    assert!(listed.status.success(), "{}", String::from_utf8_lossy(&listed.stderr));
+    assert!(text.starts_with("#ClientId"), "{text}");
+    assert_eq!(text.lines().skip(1).take_while(|line| !line.is_empty()).count(), 2, "two clients online: {text}");
+    assert!(text.lines().any(|line| line.starts_with("SplitTopic")), "{text}");
+    assert!(text.contains("MessageModel: CLUSTERING"), "{text}");
     drop(second); // SIGKILL: its connection closes; the broker tells the group to rebalance
     let deadline = std::time::Instant::now() + Duration::from_secs(90);
     loop {

@@ -39,7 +39,8 @@ fn send(client: &mut BlockingClient, broker: &Broker, topic: &str, body: Vec<u8>
 fn sends_get_the_codes_java_clients_act_on() {
     let scratch = Scratch::new("reply-codes");
     let broker = start_broker(&scratch, "broker-c", "shardCount=2\nmaxMessageSize=1024\nautoCreateTopicEnable=false");
-    let created = run_ringmq(&["admin", "updateTopic", "-b", &broker.address, "-t", "Known", "-r", "4", "-w", "4"], &scratch.0);
+    let created =
+        run_ringmq(&["admin", "updateTopic", "-b", &broker.address, "-t", "Known", "-r", "4", "-w", "4"], &scratch.0);
     assert!(created.status.success());
     let mut client = BlockingClient::new(Duration::from_secs(5));
 
@@ -66,7 +67,10 @@ fn sends_get_the_codes_java_clients_act_on() {
     assert_eq!(not_supported.code, response::REQUEST_CODE_NOT_SUPPORTED);
 
     // A broker whose write permission is taken away refuses sends.
-    let updated = run_ringmq(&["admin", "updateBrokerConfig", "-b", &broker.address, "-k", "brokerPermission", "-v", "4"], &scratch.0);
+    let updated = run_ringmq(
+        &["admin", "updateBrokerConfig", "-b", &broker.address, "-k", "brokerPermission", "-v", "4"],
+        &scratch.0,
+    );
     assert!(updated.status.success(), "{}", String::from_utf8_lossy(&updated.stderr));
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     loop {

@@ -325,6 +325,25 @@ impl ControlShard {
                 Ok(Command::response_to(request, response::SUCCESS).with_body(serde_json::to_vec(&body).expect("json")))
             }
             request::CHECK_CLIENT_CONFIG => Ok(Command::response_to(request, response::SUCCESS)),
+            request::GET_CONSUMER_CONNECTION_LIST => {
+                let header = ConsumerGroupRequestHeader::decode(&request.ext_fields)?;
+                let Some(info) = self.clients.borrow().group_info(&header.consumer_group) else {
+                    return Ok(Command::response_to(request, response::CONSUMER_NOT_ONLINE)
+                        .with_remark(format!("the consumer group[{}] not online", header.consumer_group)));
+                };
+                Ok(Command::response_to(request, response::SUCCESS).with_body(serde_json::to_vec(&info).expect("json")))
+            }
+            request::GET_PRODUCER_CONNECTION_LIST => {
+                let header =
+                    crate::protocol::headers::GetProducerConnectionListRequestHeader::decode(&request.ext_fields)?;
+                let Some(info) = self.clients.borrow().producer_connections(&header.producer_group) else {
+                    return Err(RequestError::System(format!(
+                        "the producer group[{}] not exist",
+                        header.producer_group
+                    )));
+                };
+                Ok(Command::response_to(request, response::SUCCESS).with_body(serde_json::to_vec(&info).expect("json")))
+            }
             request::UPDATE_AND_CREATE_TOPIC => self.update_topic(request).await,
             request::GET_ALL_TOPIC_CONFIG => {
                 let body = bodies::to_json(&self.topics.borrow().to_wrapper());

@@ -190,6 +190,8 @@ impl DataShard {
             | request::UNREGISTER_CLIENT
             | request::GET_CONSUMER_LIST_BY_GROUP
             | request::CHECK_CLIENT_CONFIG
+            | request::GET_CONSUMER_CONNECTION_LIST
+            | request::GET_PRODUCER_CONNECTION_LIST
             | request::UPDATE_AND_CREATE_TOPIC
             | request::GET_ALL_TOPIC_CONFIG
             | request::DELETE_TOPIC_IN_BROKER

@@ -82,6 +82,15 @@ impl AdminApi {
         json::from_fastjson(&reply.body).map_err(ClientError::Body)
     }
 
+    /// GET_CONSUMER_CONNECTION_LIST: the group's live clients and subscriptions.
+    pub fn consumer_connection(&mut self, broker: &str, group: &str) -> Result<serde_json::Value, ClientError> {
+        let mut request = Command::request(request::GET_CONSUMER_CONNECTION_LIST, 0);
+        crate::protocol::headers::ConsumerGroupRequestHeader { consumer_group: group.to_string() }
+            .encode(&mut request.ext_fields);
+        let reply = self.call(broker, request)?;
+        serde_json::from_slice(&reply.body).map_err(|error| ClientError::Body(error.to_string()))
+    }
+
     /// UPDATE_AND_CREATE_TOPIC on one broker.
     pub fn create_topic(&mut self, broker: &str, config: &TopicConfig) -> Result<(), ClientError> {
         let mut request = Command::request(request::UPDATE_AND_CREATE_TOPIC, 0);

@@ -77,6 +77,18 @@ pub enum AdminCommand {
         order: bool,
     },
     /// Examine topic route info
+    #[command(name = "consumerConnection")]
+    /// Query consumer's socket connection, client version and subscription
+    ConsumerConnection {
+        #[command(flatten)]
+        namesrv: NamesrvArgs,
+        /// Consumer group name
+        #[arg(short = 'g', long = "consumerGroup")]
+        group: String,
+        /// Broker address (default: a master of the group's retry topic)
+        #[arg(short = 'b', long = "brokerAddr")]
+        broker_addr: Option<String>,
+    },
     #[command(name = "topicRoute")]
     TopicRoute {
         #[command(flatten)]
@@ -190,6 +202,7 @@ pub fn canonical_name(typed: &str) -> Option<&'static str> {
         "clusterList",
         "topicList",
         "topicRoute",
+        "consumerConnection",
         "updateTopic",
         "updateSubGroup",
         "deleteSubGroup",
@@ -312,6 +325,23 @@ pub fn run(command: &AdminCommand, out: &mut dyn Write) -> Result<(), AdminError
             Ok(())
         }
         AdminCommand::Query(command) => super::mqadmin_query::run(&mut api, command, out),
+        AdminCommand::ConsumerConnection { namesrv, group, broker_addr } => {
+            let broker = match broker_addr {
+                Some(address) => address.clone(),
+                None => {
+                    let namesrvs = namesrv_list(namesrv)?;
+                    let retry = format!("%RETRY%{group}");
+                    let route = with_namesrv(&mut api, &namesrvs, |api, address| api.topic_route(address, &retry))?;
+                    let master = route.and_then(|route| {
+                        route.broker_datas.iter().find_map(|data| data.broker_addrs.get(&0).cloned())
+                    });
+                    master.ok_or_else(|| ClientError::Body(format!("no broker serves the group {group}")))?
+                }
+            };
+            let connection = api.consumer_connection(&broker, group)?;
+            print_consumer_connection(&connection, out);
+            Ok(())
+        }
         AdminCommand::TopicRoute { namesrv, topic, list } => {
             let namesrvs = namesrv_list(namesrv)?;
             let route = with_namesrv(&mut api, &namesrvs, |api, address| api.topic_route(address, topic.trim()))?;
@@ -779,4 +809,32 @@ impl serde_json::ser::Formatter for FastjsonPretty {
         self.has_value = true;
         Ok(())
     }
+}
+
+/// mqadmin consumerConnection's output.
+fn print_consumer_connection(connection: &serde_json::Value, out: &mut dyn Write) {
+    let text = |value: &serde_json::Value| value.as_str().map(str::to_string).unwrap_or_else(|| value.to_string());
+    let _ = writeln!(out, "{:<36} {:<22} {:<10} {}", "#ClientId", "#ClientAddr", "#Language", "#Version");
+    for channel in connection["connectionSet"].as_array().into_iter().flatten() {
+        let version = channel["version"].as_i64().map(|ordinal| crate::protocol::codes::version::name(ordinal as i32));
+        let _ = writeln!(
+            out,
+            "{:<36} {:<22} {:<10} {}",
+            text(&channel["clientId"]),
+            text(&channel["clientAddr"]),
+            text(&channel["language"]),
+            version.unwrap_or_default()
+        );
+    }
+    let _ = writeln!(out, "\nBelow is subscription:");
+    let _ = writeln!(out, "{:<20} {}", "#Topic", "#SubExpression");
+    if let Some(table) = connection["subscriptionTable"].as_object() {
+        for (topic, subscription) in table {
+            let _ = writeln!(out, "{:<20} {}", topic, text(&subscription["subString"]));
+        }
+    }
+    let _ = writeln!(out);
+    let _ = writeln!(out, "ConsumeType: {}", text(&connection["consumeType"]));
+    let _ = writeln!(out, "MessageModel: {}", text(&connection["messageModel"]));
+    let _ = writeln!(out, "ConsumeFromWhere: {}", text(&connection["consumeFromWhere"]));
 }
