@@ -814,7 +814,7 @@ impl serde_json::ser::Formatter for FastjsonPretty {
 /// mqadmin consumerConnection's output.
 fn print_consumer_connection(connection: &serde_json::Value, out: &mut dyn Write) {
     let text = |value: &serde_json::Value| value.as_str().map(str::to_string).unwrap_or_else(|| value.to_string());
-    let _ = writeln!(out, "{:<36} {:<22} {:<10} {}", "#ClientId", "#ClientAddr", "#Language", "#Version");
+    let _ = writeln!(out, "{:<36} {:<22} {:<10} #Version", "#ClientId", "#ClientAddr", "#Language");
     for channel in connection["connectionSet"].as_array().into_iter().flatten() {
         let version = channel["version"].as_i64().map(|ordinal| crate::protocol::codes::version::name(ordinal as i32));
         let _ = writeln!(
@@ -827,7 +827,7 @@ fn print_consumer_connection(connection: &serde_json::Value, out: &mut dyn Write
         );
     }
     let _ = writeln!(out, "\nBelow is subscription:");
-    let _ = writeln!(out, "{:<20} {}", "#Topic", "#SubExpression");
+    let _ = writeln!(out, "{:<20} #SubExpression", "#Topic");
     if let Some(table) = connection["subscriptionTable"].as_object() {
         for (topic, subscription) in table {
             let _ = writeln!(out, "{:<20} {}", topic, text(&subscription["subString"]));
