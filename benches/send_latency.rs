@@ -5,7 +5,8 @@
 //! 1 sender × 1 in flight, and 4 senders × 32 in flight (pipelined on one connection each,
 //! replies matched by opaque). Latency is from the write of a request to its reply (closed
 //! loop). In the same run: a loopback TCP ping-pong of a 1 KiB frame, the floor for any reply.
-//! `--quick` shortens each scenario; `--json` prints a machine-readable summary.
+//! `--quick` shortens each scenario; `--json` prints a machine-readable summary. Under
+//! `cargo test` (no `--bench` argument) it runs as a half-second smoke test.
 
 use std::collections::HashMap;
 use std::io::{Read, Write};
@@ -224,7 +225,10 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     let quick = args.iter().any(|arg| arg == "--quick");
     let json = args.iter().any(|arg| arg == "--json");
-    let duration = Duration::from_secs(if quick { 3 } else { 10 });
+    // `cargo bench` passes --bench; without it (`cargo test --all-targets`) this is a smoke run
+    // that proves the harness works, in a second per scenario.
+    let smoke = !args.iter().any(|arg| arg == "--bench");
+    let duration = if smoke { Duration::from_millis(500) } else { Duration::from_secs(if quick { 3 } else { 10 }) };
     let directory = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench-send");
     let floor = ping_pong(duration);
     let (_broker, address, _namesrv) = start_broker(&directory);

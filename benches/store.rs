@@ -6,7 +6,8 @@
 //! and ASYNC_FLUSH (the append returns at once). In the same run, the raw baseline: a 4 KiB
 //! O_DIRECT write plus fdatasync, one at a time. Reports appends/s, MB/s, latency p50/p99/p99.9
 //! (durable latency under SYNC_FLUSH, append latency under ASYNC_FLUSH), messages per
-//! fdatasync, and the ratio of the SYNC_FLUSH p50 to the raw fdatasync p50.
+//! fdatasync, and the ratio of the SYNC_FLUSH p50 to the raw fdatasync p50. Under `cargo test`
+//! (no `--bench` argument) it runs as a short smoke test.
 
 use std::cell::Cell;
 use std::net::SocketAddr;
@@ -57,9 +58,18 @@ impl Scenario {
 fn settings() -> Settings {
     let args: Vec<String> = std::env::args().collect();
     let quick = args.iter().any(|arg| arg == "--quick");
+    // `cargo bench` passes --bench; without it (`cargo test --all-targets`) this is a smoke run
+    // that proves the harness works.
+    let smoke = !args.iter().any(|arg| arg == "--bench");
     Settings {
         json: args.iter().any(|arg| arg == "--json"),
-        duration: Duration::from_millis(if quick { 1000 } else { 3000 }),
+        duration: Duration::from_millis(if smoke {
+            150
+        } else if quick {
+            1000
+        } else {
+            3000
+        }),
         directory: Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench-store"),
     }
 }
