@@ -40,6 +40,10 @@ install_venv() { # name package
 }
 install_venv v044 rocketmq==0.4.4
 install_venv vcvs rocketmq-python-cvs==2.1.0.3
+# rocketmq-client-python 2.0.0 (the binding with TransactionMQProducer) ships no librocketmq.so:
+# it uses the cpp 2.1.0 library of the vcvs venv (tests set LD_LIBRARY_PATH the same way).
+LD_LIBRARY_PATH="$(echo "$PWD"/target/clients/python/vcvs/lib/python3*/site-packages/rocketmq)" \
+  install_venv vtx rocketmq-client-python==2.0.0
 
 # glommio registers io_uring memory; the broker raises RLIMIT_MEMLOCK itself when it can.
 ulimit -l unlimited 2>/dev/null || true

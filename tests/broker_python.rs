@@ -12,8 +12,11 @@
 mod common;
 
 use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
 
 use common::*;
+use ringmq::client::BlockingClient;
+use ringmq::protocol::{request, response, Command};
 
 fn check_client(broker: &Broker, venv: &str) {
     let topic = format!("PyTopic{venv}");
@@ -127,4 +130,75 @@ fn cpp_orderly_consumer_locks_its_queue_and_consumes_in_order() {
         .collect();
     let expected: Vec<String> = (0..10).map(|index| format!("Hello RocketMQ {index}")).collect();
     assert_eq!(bodies, expected, "consumed in send order");
+}
+
+/// The directory of the cpp 2.1.0 librocketmq.so (in the vcvs venv), which the
+/// rocketmq-client-python 2.0.0 binding loads.
+fn cpp_library_dir() -> String {
+    let lib = clients_dir().join("python/vcvs/lib");
+    let python = std::fs::read_dir(&lib)
+        .expect("the vcvs venv exists: run scripts/test.sh")
+        .filter_map(|entry| entry.ok())
+        .find(|entry| entry.file_name().to_string_lossy().starts_with("python3"))
+        .expect("a python3.x directory in the vcvs venv");
+    python.path().join("site-packages/rocketmq").display().to_string()
+}
+
+/// The max offset of each queue of `topic`, summed: how many messages the topic holds.
+fn stored_count(client: &mut BlockingClient, broker: &Broker, topic: &str, queue_count: i32) -> i64 {
+    (0..queue_count)
+        .map(|queue_id| {
+            let mut request = Command::request(request::GET_MAX_OFFSET, 0);
+            request.ext_fields.insert("topic", topic.to_string());
+            request.ext_fields.insert("queueId", queue_id.to_string());
+            let reply = client.invoke(&broker.address, request).expect("GET_MAX_OFFSET answers");
+            match reply.code {
+                response::SUCCESS => reply.ext_fields.get("offset").and_then(|text| text.parse().ok()).unwrap_or(0),
+                _ => 0,
+            }
+        })
+        .sum()
+}
+
+#[test]
+fn cpp_transactional_producer_commits_rolls_back_and_leaves_unknown_pending() {
+    let scratch = Scratch::new("py-transaction");
+    let broker = start_broker(&scratch, "py-transaction", "");
+    let topic = "PyTxTopic";
+    let library = cpp_library_dir();
+    let (sent, status) = run_python(
+        "vtx",
+        "transaction.py",
+        &broker.namesrv,
+        &[("TOPIC", topic), ("COUNT", "6"), ("LD_LIBRARY_PATH", &library)],
+    );
+    assert_eq!(status, Some(0), "{sent}");
+    let results: Vec<&str> = sent.lines().filter(|line| line.starts_with("TX_RESULT ")).collect();
+    assert_eq!(results.len(), 6, "six transactional sends: {sent}");
+
+    // END_TRANSACTION is oneway: wait (bounded) until the broker has written every op message,
+    // then count exactly. Half topic: every send; op topic: commits and rollbacks; the real
+    // topic: the commits only (indices 0 and 3).
+    let mut client = BlockingClient::new(Duration::from_secs(5));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while stored_count(&mut client, &broker, "RMQ_SYS_TRANS_OP_HALF_TOPIC", 1) < 4 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(stored_count(&mut client, &broker, "RMQ_SYS_TRANS_HALF_TOPIC", 1), 6);
+    assert_eq!(stored_count(&mut client, &broker, "RMQ_SYS_TRANS_OP_HALF_TOPIC", 1), 4);
+    assert_eq!(stored_count(&mut client, &broker, topic, 8), 2, "only the committed messages reach the topic");
+
+    let (consumed, _status) = run_python(
+        "vcvs",
+        "consumer.py",
+        &broker.namesrv,
+        &[("TOPIC", topic), ("GROUP", "PyTxConsumers"), ("EXPECT", "2"), ("RUN_SECS", "60")],
+    );
+    let mut bodies: Vec<String> = consumed
+        .lines()
+        .filter(|line| line.starts_with("RECEIVED|"))
+        .map(|line| line.split('|').nth(4).unwrap().to_string())
+        .collect();
+    bodies.sort();
+    assert_eq!(bodies, ["Tx 0", "Tx 3"], "the committed messages are consumed: {consumed}");
 }

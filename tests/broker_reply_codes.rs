@@ -14,6 +14,16 @@ use ringmq::protocol::headers::SendMessageRequestHeaderV2;
 use ringmq::protocol::{request, response, Command, Header};
 
 fn send(client: &mut BlockingClient, broker: &Broker, topic: &str, body: Vec<u8>) -> Command {
+    send_with_sys_flag(client, broker, topic, body, 0)
+}
+
+fn send_with_sys_flag(
+    client: &mut BlockingClient,
+    broker: &Broker,
+    topic: &str,
+    body: Vec<u8>,
+    sys_flag: i32,
+) -> Command {
     let mut command = Command::request(request::SEND_MESSAGE_V2, 0);
     SendMessageRequestHeaderV2 {
         a: "CodesProducer".into(),
@@ -21,7 +31,7 @@ fn send(client: &mut BlockingClient, broker: &Broker, topic: &str, body: Vec<u8>
         c: "TBW102".into(),
         d: 4,
         e: -1,
-        f: 0,
+        f: sys_flag,
         g: 0,
         h: 0,
         i: Some("TAGS\u{1}T".into()),
@@ -81,4 +91,35 @@ fn sends_get_the_codes_java_clients_act_on() {
         assert!(std::time::Instant::now() < deadline, "sends still accepted: {:?}", refused.code);
         std::thread::sleep(Duration::from_millis(100));
     }
+}
+
+/// Transactions a broker cannot take: rejectTransactionMessage answers a half message with
+/// NO_PERMISSION; END_TRANSACTION naming an ordinary message, or with the wrong producer group,
+/// gets SYSTEM_ERROR and changes nothing.
+#[test]
+fn transactions_the_broker_refuses_get_their_codes() {
+    let scratch = Scratch::new("reply-codes-tx");
+    let broker = start_broker(&scratch, "broker-t", "shardCount=1\nrejectTransactionMessage=true");
+    let mut client = BlockingClient::new(Duration::from_secs(5));
+    let prepared = send_with_sys_flag(&mut client, &broker, "TxRefused", b"half".to_vec(), 0x4);
+    assert_eq!(prepared.code, response::NO_PERMISSION, "{:?}", prepared.remark);
+    assert!(prepared.remark.unwrap_or_default().contains("transaction"));
+
+    let plain = send(&mut client, &broker, "TxRefused", b"plain".to_vec());
+    assert_eq!(plain.code, response::SUCCESS, "{:?}", plain.remark);
+    let offset = ringmq::protocol::message_id::decode(plain.ext_fields.get("msgId").unwrap()).unwrap().1;
+    let mut end = Command::request(request::END_TRANSACTION, 0);
+    ringmq::protocol::headers::EndTransactionRequestHeader {
+        producer_group: "CodesProducer".into(),
+        tran_state_table_offset: 0,
+        commit_log_offset: offset,
+        commit_or_rollback: 8,
+        from_transaction_check: Some(false),
+        msg_id: None,
+        transaction_id: None,
+    }
+    .encode(&mut end.ext_fields);
+    let reply = client.invoke(&broker.address, end).unwrap();
+    assert_eq!(reply.code, response::SYSTEM_ERROR, "{:?}", reply.remark);
+    assert!(reply.remark.unwrap_or_default().contains("not a prepared transaction message"));
 }

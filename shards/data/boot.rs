@@ -75,6 +75,7 @@ pub fn context_of(spec: &BootSpec) -> BrokerContext {
         long_polling_enable: broker.long_polling_enable,
         short_polling_time: Duration::from_millis(broker.short_polling_time_ms),
         auto_create_topic_enable: broker.auto_create_topic_enable,
+        reject_transaction_message: broker.reject_transaction_message,
         default_topic_queue_count: broker.default_topic_queue_count,
         broker_permission: broker.broker_permission as i32,
         delay_level_count: broker.message_delay_levels_ms.len(),

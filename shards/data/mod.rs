@@ -8,7 +8,7 @@
 //! complete (clients match them by `opaque`).
 //!
 //! One handler file per request-code family: `send_message.rs` (10, 310, 320),
-//! `pull_message.rs` (11, with long polling), `consumer_offset.rs` (14, 15, 29, 30, 31, 32).
+//! `pull_message.rs` (11, with long polling), `consumer_offset.rs` (14, 15, 29, 30, 31, 32), `transaction.rs` (37).
 
 mod admin_query;
 pub mod boot;
@@ -17,6 +17,7 @@ mod pull_message;
 pub mod schedule;
 mod send_back;
 mod send_message;
+mod transaction;
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -55,6 +56,8 @@ pub struct BrokerContext {
     pub long_polling_enable: bool,
     pub short_polling_time: Duration,
     pub auto_create_topic_enable: bool,
+    /// `rejectTransactionMessage`: half messages get NO_PERMISSION.
+    pub reject_transaction_message: bool,
     pub default_topic_queue_count: u32,
     pub broker_permission: i32,
     pub delay_level_count: usize,
@@ -147,6 +150,7 @@ impl DataShard {
             }
             request::PULL_MESSAGE => pull_message::pull_on_owner(self, &request).await,
             request::CONSUMER_SEND_MSG_BACK => send_back::handle_on_owner(self, &request, origin).await,
+            request::END_TRANSACTION => transaction::handle_on_owner(self, &request, origin).await,
             request::VIEW_MESSAGE_BY_ID
             | request::QUERY_MESSAGE
             | request::GET_TOPIC_STATS_INFO
@@ -169,8 +173,9 @@ impl DataShard {
                 send_message::route(self, request.clone(), origin).await
             }
             request::CONSUMER_SEND_MSG_BACK | request::VIEW_MESSAGE_BY_ID => {
-                self.route_by_offset(request.clone(), origin).await
+                self.route_by_offset(request.clone(), origin, "offset").await
             }
+            request::END_TRANSACTION => self.route_by_offset(request.clone(), origin, "commitLogOffset").await,
             request::QUERY_MESSAGE
             | request::GET_TOPIC_STATS_INFO
             | request::GET_CONSUME_STATS
@@ -258,12 +263,13 @@ impl DataShard {
         self: &Rc<Self>,
         request: Command,
         origin: Origin,
+        key: &'static str,
     ) -> Result<Option<Command>, RequestError> {
         let offset: i64 = request
             .ext_fields
-            .get("offset")
+            .get(key)
             .and_then(|text| text.parse().ok())
-            .ok_or(RequestError::Header(crate::protocol::HeaderError::Missing { key: "offset" }))?;
+            .ok_or(RequestError::Header(crate::protocol::HeaderError::Missing { key }))?;
         let owner = routing::shard_of_offset(offset);
         if owner >= self.shard_count {
             return Err(RequestError::System(format!("the offset {offset} belongs to no shard of this broker")));

@@ -34,15 +34,7 @@ use crate::store::SCHEDULE_TOPIC;
 /// Messages one batch may hold: a bound on the work one request causes.
 const BATCH_MESSAGES_MAX: usize = 4096;
 
-/// Topics clients may not send to (protocol §7.1).
-const SEND_FORBIDDEN_TOPICS: [&str; 6] = [
-    "SCHEDULE_TOPIC_XXXX",
-    "RMQ_SYS_TRANS_HALF_TOPIC",
-    "RMQ_SYS_TRANS_OP_HALF_TOPIC",
-    "TRANS_CHECK_MAX_TIME_TOPIC",
-    "SELF_TEST_TOPIC",
-    "OFFSET_MOVED_EVENT",
-];
+use crate::shards::control::topics::{SEND_FORBIDDEN_TOPICS, TRANS_HALF_TOPIC};
 
 fn validate_topic(topic: &str) -> Result<(), RequestError> {
     let valid = !topic.trim().is_empty()
@@ -84,6 +76,14 @@ pub(super) async fn route(
         ));
         return Ok(Some(with_trace_fields(shard, error.reply_to(&request))));
     }
+    let prepared = is_prepared(&header);
+    if prepared && shard.context.reject_transaction_message {
+        let error = RequestError::NoPermission(format!(
+            "the broker[{}] sending transaction message is forbidden",
+            shard.context.broker_name
+        ));
+        return Ok(Some(with_trace_fields(shard, error.reply_to(&request))));
+    }
     let topic = match shard.topic(&header.topic) {
         Some(topic) => topic,
         None => match create_topic(shard, &header).await {
@@ -115,9 +115,16 @@ pub(super) async fn route(
         }
         return Ok(shard.to_owner(shard.owner(&dlq, 0), request, origin).await);
     }
-    let owner = match delay_level(shard, &header) {
-        Some(level) => shard.owner(SCHEDULE_TOPIC, level - 1),
-        None => shard.owner(&header.topic, queue_id),
+    let owner = if prepared {
+        if let Err(error) = ensure_topic(shard, TRANS_HALF_TOPIC, 1).await {
+            return Ok(Some(with_trace_fields(shard, error.reply_to(&request))));
+        }
+        shard.owner(TRANS_HALF_TOPIC, 0)
+    } else {
+        match delay_level(shard, &header) {
+            Some(level) => shard.owner(SCHEDULE_TOPIC, level - 1),
+            None => shard.owner(&header.topic, queue_id),
+        }
     };
     Ok(shard.to_owner(owner, request, origin).await)
 }
@@ -184,6 +191,11 @@ pub(super) async fn ensure_topic(shard: &Rc<DataShard>, topic: &str, queue_count
         }
         _ => Err(RequestError::System(format!("cannot create topic {topic}"))),
     }
+}
+
+/// The first half of a transactional message: stored out of sight until END_TRANSACTION.
+fn is_prepared(header: &SendMessageRequestHeader) -> bool {
+    header.sys_flag & sys_flag::TRANSACTION_MASK == sys_flag::TRANSACTION_PREPARED
 }
 
 /// The delay level a message asks for (its DELAY property), clamped to the configured levels;
@@ -322,16 +334,25 @@ fn store_one(
 ) -> Result<(Vec<PutResult>, bool), RequestError> {
     check_size(shard, body)?;
     let (mut properties, wait) = stored_properties(shard, header.properties.as_deref().unwrap_or(""));
-    let target = match delay_level(shard, header) {
-        // A delayed message waits in SCHEDULE_TOPIC_XXXX, queue level - 1, and remembers where
-        // it goes (protocol §7.7); the scheduler delivers it when due.
-        Some(level) => {
-            properties.insert(property::REAL_TOPIC, &header.topic);
-            properties.insert(property::REAL_QID, &header.queue_id.to_string());
-            properties.insert(property::DELAY, &level.to_string());
-            Target { topic: SCHEDULE_TOPIC, queue_id: level - 1 }
+    let target = if is_prepared(header) {
+        // A half message waits in RMQ_SYS_TRANS_HALF_TOPIC queue 0, remembers where it goes,
+        // and is stored as an ordinary message (protocol §7.8): END_TRANSACTION commits a copy.
+        properties.insert(property::REAL_TOPIC, &header.topic);
+        properties.insert(property::REAL_QID, &header.queue_id.to_string());
+        let sys_flag = header.sys_flag & !sys_flag::TRANSACTION_MASK;
+        Target { topic: TRANS_HALF_TOPIC, queue_id: 0, sys_flag }
+    } else {
+        match delay_level(shard, header) {
+            // A delayed message waits in SCHEDULE_TOPIC_XXXX, queue level - 1, and remembers where
+            // it goes (protocol §7.7); the scheduler delivers it when due.
+            Some(level) => {
+                properties.insert(property::REAL_TOPIC, &header.topic);
+                properties.insert(property::REAL_QID, &header.queue_id.to_string());
+                properties.insert(property::DELAY, &level.to_string());
+                Target { topic: SCHEDULE_TOPIC, queue_id: level - 1, sys_flag: header.sys_flag }
+            }
+            None => Target { topic: &header.topic, queue_id: header.queue_id, sys_flag: header.sys_flag },
         }
-        None => Target { topic: &header.topic, queue_id: header.queue_id },
     };
     let result = put(shard, header, target, header.flag, body, &properties, origin)?;
     Ok((vec![result], wait))
@@ -357,17 +378,21 @@ fn store_batch(
         for (name, value) in batch_properties.iter() {
             properties.insert(name, value);
         }
-        let target = Target { topic: &header.topic, queue_id: header.queue_id };
+        if is_prepared(header) {
+            return Err(RequestError::MessageIllegal("batch messages cannot be transactional".into()));
+        }
+        let target = Target { topic: &header.topic, queue_id: header.queue_id, sys_flag: header.sys_flag };
         results.push(put(shard, header, target, entry.flag, &entry.body, &properties, origin)?);
     }
     Ok((results, wait))
 }
 
-/// Where a message is stored (differs from the header for delayed messages).
+/// Where and how a message is stored (differs from the header for delayed and half messages).
 #[derive(Clone, Copy)]
 struct Target<'a> {
     topic: &'a str,
     queue_id: i32,
+    sys_flag: i32,
 }
 
 fn put(
@@ -391,7 +416,7 @@ fn put(
         flag,
         body,
         properties: &encoded,
-        sys_flag: header.sys_flag,
+        sys_flag: target.sys_flag,
         born_timestamp: header.born_timestamp,
         born_host: origin.peer,
         reconsume_times: header.reconsume_times.unwrap_or(0),
