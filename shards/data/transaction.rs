@@ -36,23 +36,27 @@ pub(super) async fn handle_on_owner(
         RequestError::System(format!("Find prepared transaction message failed, offset {}", header.commit_log_offset))
     })?;
     let half = record::decode(&bytes).map_err(|error| RequestError::System(error.to_string()))?;
-    verify(&header, &half)?;
+    let properties = Properties::parse(half.properties);
+    verify(&header, &half, &properties)?;
     if commit {
-        store_commit(shard, &header, &half, origin).await?;
+        store_commit(shard, &header, &half, properties, origin).await?;
     }
     store_op(shard, &header, &half, origin).await?;
     Ok(Some(Command::response_to(request, response::SUCCESS)))
 }
 
 /// The offsets must name a half message of this producer group (Java's `checkPrepareMessage`).
-fn verify(header: &EndTransactionRequestHeader, half: &record::Record<'_>) -> Result<(), RequestError> {
+fn verify(
+    header: &EndTransactionRequestHeader,
+    half: &record::Record<'_>,
+    properties: &Properties,
+) -> Result<(), RequestError> {
     if half.topic != TRANS_HALF_TOPIC || half.physical_offset != header.commit_log_offset {
         return Err(RequestError::System(format!(
             "the message at offset {} is not a prepared transaction message",
             header.commit_log_offset
         )));
     }
-    let properties = Properties::parse(half.properties);
     if properties.get(property::PGROUP) != Some(header.producer_group.as_str()) {
         return Err(RequestError::System("The producer group wrong".into()));
     }
@@ -68,9 +72,9 @@ async fn store_commit(
     shard: &Rc<DataShard>,
     header: &EndTransactionRequestHeader,
     half: &record::Record<'_>,
+    properties: Properties,
     origin: Origin,
 ) -> Result<(), RequestError> {
-    let properties = Properties::parse(half.properties);
     let topic = properties.get(property::REAL_TOPIC).unwrap_or_default().to_string();
     let queue_id: i32 = properties.get(property::REAL_QID).and_then(|text| text.parse().ok()).unwrap_or(-1);
     if topic.is_empty() {

@@ -912,26 +912,7 @@ mod tests {
     //! the public view (offsets, units read back) and, where it matters, the files on disk.
 
     use super::*;
-    use std::sync::atomic::{AtomicU64, Ordering};
-
-    /// A unique directory under the system temp directory, removed on drop.
-    struct TempDirectory(PathBuf);
-
-    impl TempDirectory {
-        fn new(name: &str) -> Self {
-            static COUNTER: AtomicU64 = AtomicU64::new(0);
-            let unique = COUNTER.fetch_add(1, Ordering::Relaxed);
-            let path = std::env::temp_dir().join(format!("ringmq-cq-{name}-{}-{unique}", std::process::id()));
-            let _ = fs::remove_dir_all(&path);
-            TempDirectory(path)
-        }
-    }
-
-    impl Drop for TempDirectory {
-        fn drop(&mut self) {
-            let _ = fs::remove_dir_all(&self.0);
-        }
-    }
+    use crate::store::temp_directory::TempDirectory;
 
     fn unit(n: i64) -> Unit {
         Unit { commit_log_offset: 1000 + n * 100, size_bytes: 100, tags_code: n }
@@ -950,7 +931,7 @@ mod tests {
 
     #[test]
     fn units_survive_reopen_and_tail_reads_need_no_file_io() {
-        let temp = TempDirectory::new("reopen");
+        let temp = TempDirectory::new("cq", "reopen");
         let mut queue = ConsumeQueue::open(&temp.0, FILE_SIZE_BYTES_DEFAULT).unwrap();
         for n in 0..100 {
             queue.append(n, unit(n)).unwrap();
@@ -974,7 +955,7 @@ mod tests {
 
     #[test]
     fn appends_roll_files_and_reads_stop_at_file_boundaries() {
-        let temp = TempDirectory::new("roll");
+        let temp = TempDirectory::new("cq", "roll");
         let mut queue = ConsumeQueue::open(&temp.0, FIVE_UNITS_BYTES).unwrap();
         for n in 0..12 {
             queue.append(n, unit(n)).unwrap();
@@ -997,7 +978,7 @@ mod tests {
 
     #[test]
     fn a_long_queue_trims_its_tail_and_reads_back_every_unit() {
-        let temp = TempDirectory::new("long");
+        let temp = TempDirectory::new("cq", "long");
         let units_per_file = 700;
         let mut queue = ConsumeQueue::open(&temp.0, units_per_file * UNIT_SIZE_BYTES as u64).unwrap();
         let count = 5000;
@@ -1022,7 +1003,7 @@ mod tests {
 
     #[test]
     fn a_queue_that_starts_later_is_blank_filled_before_its_first_unit() {
-        let temp = TempDirectory::new("blank");
+        let temp = TempDirectory::new("cq", "blank");
         let mut queue = ConsumeQueue::open(&temp.0, FIVE_UNITS_BYTES).unwrap();
         queue.append(7, unit(7)).unwrap();
         queue.append(8, unit(8)).unwrap();
@@ -1046,7 +1027,7 @@ mod tests {
 
     #[test]
     fn a_blank_filled_queue_with_no_unit_yet_reopens_at_its_start() {
-        let temp = TempDirectory::new("blank-empty");
+        let temp = TempDirectory::new("cq", "blank-empty");
         let mut queue = ConsumeQueue::open(&temp.0, FIVE_UNITS_BYTES).unwrap();
         queue.append(13, unit(13)).unwrap();
         queue.truncate_from(unit(13).commit_log_offset).unwrap();
@@ -1061,7 +1042,7 @@ mod tests {
 
     #[test]
     fn truncate_from_drops_units_from_the_offset_on_disk_and_in_memory() {
-        let temp = TempDirectory::new("truncate");
+        let temp = TempDirectory::new("cq", "truncate");
         let mut queue = ConsumeQueue::open(&temp.0, FIVE_UNITS_BYTES).unwrap();
         for n in 0..14 {
             queue.append(n, unit(n)).unwrap();
@@ -1097,7 +1078,7 @@ mod tests {
 
     #[test]
     fn retain_from_moves_the_min_offset_and_deletes_files_below_it() {
-        let temp = TempDirectory::new("retain");
+        let temp = TempDirectory::new("cq", "retain");
         let mut queue = ConsumeQueue::open(&temp.0, FIVE_UNITS_BYTES).unwrap();
         for n in 0..12 {
             queue.append(n, unit(n)).unwrap();
@@ -1127,7 +1108,7 @@ mod tests {
 
     #[test]
     fn search_offset_by_timestamp_finds_exact_and_nearest_units() {
-        let temp = TempDirectory::new("search");
+        let temp = TempDirectory::new("cq", "search");
         let mut queue = ConsumeQueue::open(&temp.0, FIVE_UNITS_BYTES).unwrap();
         assert_eq!(queue.search_offset_by_timestamp(5, |_| Some(5)).unwrap(), 0, "empty");
         // Unit n was stored at 1000 + (n / 2) * 100 ms: pairs share a timestamp.
@@ -1155,7 +1136,7 @@ mod tests {
 
     #[test]
     fn open_rejects_gaps_foreign_names_and_wrong_sizes_and_drops_empty_trailing_files() {
-        let temp = TempDirectory::new("corrupt");
+        let temp = TempDirectory::new("cq", "corrupt");
         let mut queue = ConsumeQueue::open(&temp.0, FIVE_UNITS_BYTES).unwrap();
         for n in 0..7 {
             queue.append(n, unit(n)).unwrap();
@@ -1185,7 +1166,7 @@ mod tests {
     #[test]
     #[should_panic(expected = "append out of order")]
     fn appending_at_any_offset_but_the_max_is_a_programming_error() {
-        let temp = TempDirectory::new("order");
+        let temp = TempDirectory::new("cq", "order");
         let mut queue = ConsumeQueue::open(&temp.0, FIVE_UNITS_BYTES).unwrap();
         queue.append(0, unit(0)).unwrap();
         queue.append(2, unit(2)).unwrap();
@@ -1193,7 +1174,7 @@ mod tests {
 
     #[test]
     fn consume_queues_are_created_lazily_found_again_on_open_and_removed_by_topic() {
-        let temp = TempDirectory::new("all");
+        let temp = TempDirectory::new("cq", "all");
         let mut queues = ConsumeQueues::open_all(&temp.0, FIVE_UNITS_BYTES).unwrap();
         assert!(queues.is_empty());
         queues.append("TopicA", 0, 0, unit(0)).unwrap();

@@ -739,26 +739,7 @@ mod tests {
     //! reopen.
 
     use super::*;
-    use std::sync::atomic::{AtomicU64, Ordering};
-
-    /// A unique directory under the system temp directory, removed on drop.
-    struct TempDirectory(PathBuf);
-
-    impl TempDirectory {
-        fn new(name: &str) -> Self {
-            static COUNTER: AtomicU64 = AtomicU64::new(0);
-            let unique = COUNTER.fetch_add(1, Ordering::Relaxed);
-            let path = std::env::temp_dir().join(format!("ringmq-index-{name}-{}-{unique}", std::process::id()));
-            let _ = fs::remove_dir_all(&path);
-            TempDirectory(path)
-        }
-    }
-
-    impl Drop for TempDirectory {
-        fn drop(&mut self) {
-            let _ = fs::remove_dir_all(&self.0);
-        }
-    }
+    use crate::store::temp_directory::TempDirectory;
 
     const ALL: (i64, i64) = (0, i64::MAX);
     const T0_MS: i64 = 1_700_000_000_000;
@@ -769,7 +750,7 @@ mod tests {
 
     #[test]
     fn put_and_query_find_offsets_newest_first_and_survive_reopen_after_sync() {
-        let temp = TempDirectory::new("reopen");
+        let temp = TempDirectory::new("index", "reopen");
         let mut store = IndexStore::open(&temp.0, 16, 100).unwrap();
         assert_eq!(store.last_update(), (0, 0));
         store.put("T#order-1", 100, T0_MS).unwrap();
@@ -792,7 +773,7 @@ mod tests {
 
     #[test]
     fn queries_walk_every_file_after_a_roll() {
-        let temp = TempDirectory::new("roll");
+        let temp = TempDirectory::new("index", "roll");
         // Entry 0 is unused, so each file holds 4 entries.
         let mut store = IndexStore::open(&temp.0, 4, 5).unwrap();
         for n in 0..10 {
@@ -824,7 +805,7 @@ mod tests {
 
     #[test]
     fn the_time_window_filters_entries_and_skips_files() {
-        let temp = TempDirectory::new("window");
+        let temp = TempDirectory::new("index", "window");
         let mut store = IndexStore::open(&temp.0, 4, 5).unwrap();
         for n in 0..12 {
             store.put("T#key", n, T0_MS + n * 10_000).unwrap();
@@ -837,7 +818,7 @@ mod tests {
         assert_eq!(window(111, 200), Vec::<i64>::new());
         assert_eq!(window(-100, -1), Vec::<i64>::new());
         // Times have one-second resolution (truncated), relative to the file's first entry.
-        let temp = TempDirectory::new("window-seconds");
+        let temp = TempDirectory::new("index", "window-seconds");
         let mut store = IndexStore::open(&temp.0, 4, 100).unwrap();
         store.put("T#a", 1, T0_MS).unwrap();
         store.put("T#b", 2, T0_MS + 1999).unwrap();
@@ -847,7 +828,7 @@ mod tests {
 
     #[test]
     fn keys_sharing_a_slot_are_told_apart_by_hash_but_equal_hashes_are_not() {
-        let temp = TempDirectory::new("collision");
+        let temp = TempDirectory::new("index", "collision");
         let mut store = IndexStore::open(&temp.0, 4, 100).unwrap();
         // "a" (97) and "e" (101) share slot 1; "Aa" and "BB" have the same Java hash (2112).
         assert_eq!(key_hash("a") % 4, key_hash("e") % 4);
@@ -865,7 +846,7 @@ mod tests {
 
     #[test]
     fn an_offset_indexed_twice_by_a_re_put_is_returned_once() {
-        let temp = TempDirectory::new("dedupe");
+        let temp = TempDirectory::new("index", "dedupe");
         let mut store = IndexStore::open(&temp.0, 8, 5).unwrap();
         for offset in [10, 20, 30] {
             store.put("T#key", offset, T0_MS).unwrap();
@@ -887,7 +868,7 @@ mod tests {
 
     #[test]
     fn retain_from_deletes_old_files_but_never_the_current_one() {
-        let temp = TempDirectory::new("retain");
+        let temp = TempDirectory::new("index", "retain");
         let mut store = IndexStore::open(&temp.0, 4, 3).unwrap();
         for n in 1..=6 {
             store.put("T#key", n * 100, T0_MS + n).unwrap();
@@ -913,7 +894,7 @@ mod tests {
 
     #[test]
     fn open_rejects_foreign_names_and_files_of_another_geometry() {
-        let temp = TempDirectory::new("corrupt");
+        let temp = TempDirectory::new("index", "corrupt");
         let mut store = IndexStore::open(&temp.0, 4, 3).unwrap();
         store.put("T#key", 1, T0_MS).unwrap();
         store.sync().unwrap();

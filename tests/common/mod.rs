@@ -189,8 +189,8 @@ pub fn start_broker(scratch: &Scratch, name: &str, extra: &str) -> Broker {
     Broker { process, namesrv: format!("127.0.0.1:{namesrv_port}"), address: format!("127.0.0.1:{port}"), config }
 }
 
-/// Runs a node driver with extra environment variables.
-pub fn run_node_with(script: &str, namesrv: &str, environment: &[(&str, &str)]) -> String {
+/// `node tests/clients/node/<script>` in the ali-ons install, with NAMESRV and `environment`.
+fn node_command(script: &str, namesrv: &str, environment: &[(&str, &str)]) -> Command {
     let directory = node_clients();
     let script_path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/node").join(script);
     let mut command = Command::new("node");
@@ -202,6 +202,12 @@ pub fn run_node_with(script: &str, namesrv: &str, environment: &[(&str, &str)]) 
     for (key, value) in environment {
         command.env(key, value);
     }
+    command
+}
+
+/// Runs a node driver with extra environment variables.
+pub fn run_node_with(script: &str, namesrv: &str, environment: &[(&str, &str)]) -> String {
+    let mut command = node_command(script, namesrv, environment);
     let output = command.output().expect("node runs");
     let stdout = String::from_utf8_lossy(&output.stdout).to_string();
     println!("[node {script}] {stdout}{}", String::from_utf8_lossy(&output.stderr));
@@ -274,19 +280,8 @@ impl NodeProcess {
 
 /// Starts a node driver in the background.
 pub fn spawn_node(script: &str, namesrv: &str, environment: &[(&str, &str)]) -> NodeProcess {
-    let directory = node_clients();
-    let script_path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/node").join(script);
-    let mut command = Command::new("node");
-    command
-        .arg(&script_path)
-        .env("NAMESRV", namesrv)
-        .env("NODE_PATH", directory.join("node_modules"))
-        .current_dir(&directory)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null());
-    for (key, value) in environment {
-        command.env(key, value);
-    }
+    let mut command = node_command(script, namesrv, environment);
+    command.stdout(Stdio::piped()).stderr(Stdio::null());
     let mut child = command.spawn().expect("node starts");
     let stdout = child.stdout.take().unwrap();
     let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
