@@ -5,7 +5,8 @@
 //! 1 sender × 1 in flight, and 4 senders × 32 in flight (pipelined on one connection each,
 //! replies matched by opaque). Latency is from the write of a request to its reply (closed
 //! loop). In the same run: a loopback TCP ping-pong of a 1 KiB frame, the floor for any reply.
-//! `--quick` shortens each scenario; `--json` prints a machine-readable summary. Under
+//! `--quick` shortens each scenario; `--json` prints a machine-readable summary; `--set key=value`
+//! adds a line to the broker's properties (repeatable). Under
 //! `cargo test` (no `--bench` argument) it runs as a half-second smoke test.
 
 use std::collections::HashMap;
@@ -48,7 +49,8 @@ fn binary() -> std::path::PathBuf {
     root.join("target/release/ringmq")
 }
 
-fn start_broker(directory: &std::path::Path) -> (Broker, String, String) {
+/// `extra`: property lines added to the broker's file (`--set key=value`, for tuning runs).
+fn start_broker(directory: &std::path::Path, extra: &[String]) -> (Broker, String, String) {
     let _ = std::fs::remove_dir_all(directory);
     std::fs::create_dir_all(directory).unwrap();
     let port = free_port();
@@ -57,8 +59,9 @@ fn start_broker(directory: &std::path::Path) -> (Broker, String, String) {
     std::fs::write(
         &config,
         format!(
-            "brokerIP1=127.0.0.1\nlistenPort={port}\nnamesrvListenPort={namesrv_port}\nstorePathRootDir={}\nflushDiskType=ASYNC_FLUSH\n",
-            directory.join("store").display()
+            "brokerIP1=127.0.0.1\nlistenPort={port}\nnamesrvListenPort={namesrv_port}\nstorePathRootDir={}\nflushDiskType=ASYNC_FLUSH\n{}\n",
+            directory.join("store").display(),
+            extra.join("\n")
         ),
     )
     .unwrap();
@@ -167,9 +170,23 @@ struct Outcome {
     per_second: f64,
     errors: u64,
     latency: Histogram<u64>,
+    /// Broker CPU time (user + system) per acknowledged message.
+    broker_cpu_us_per_message: f64,
 }
 
-fn scenario(address: &str, senders: usize, in_flight: usize, duration: Duration) -> Outcome {
+/// utime + stime of a process, in µs (clock ticks of 10 ms on Linux: coarse, so scenarios run
+/// for seconds).
+fn cpu_us(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let after_name = stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or("");
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    let ticks: f64 =
+        fields.get(11..13).map(|pair| pair.iter().filter_map(|f| f.parse::<f64>().ok()).sum()).unwrap_or(0.0);
+    ticks * 1e6 / 100.0
+}
+
+fn scenario(address: &str, broker_pid: u32, senders: usize, in_flight: usize, duration: Duration) -> Outcome {
+    let cpu_before_us = cpu_us(broker_pid);
     let started = Instant::now();
     let threads: Vec<_> = (0..senders)
         .map(|index| {
@@ -190,6 +207,7 @@ fn scenario(address: &str, senders: usize, in_flight: usize, duration: Duration)
         per_second: done as f64 / started.elapsed().as_secs_f64(),
         errors,
         latency,
+        broker_cpu_us_per_message: (cpu_us(broker_pid) - cpu_before_us) / done.max(1) as f64,
     }
 }
 
@@ -231,10 +249,17 @@ fn main() {
     let duration = if smoke { Duration::from_millis(500) } else { Duration::from_secs(if quick { 3 } else { 10 }) };
     let directory = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench-send");
     let floor = ping_pong(duration);
-    let (_broker, address, _namesrv) = start_broker(&directory);
+    let extra: Vec<String> = args
+        .iter()
+        .zip(args.iter().skip(1))
+        .filter(|(flag, _)| *flag == "--set")
+        .map(|(_, line)| line.clone())
+        .collect();
+    let (broker, address, _namesrv) = start_broker(&directory, &extra);
+    let pid = broker.0.id();
     // Warm-up: connections, routes, allocator.
-    let _ = scenario(&address, 1, 8, Duration::from_secs(1));
-    let outcomes = [scenario(&address, 1, 1, duration), scenario(&address, 4, 32, duration)];
+    let _ = scenario(&address, pid, 1, 8, Duration::from_secs(1));
+    let outcomes = [scenario(&address, pid, 1, 1, duration), scenario(&address, pid, 4, 32, duration)];
     if json {
         let rows: Vec<_> = outcomes
             .iter()
@@ -243,6 +268,7 @@ fn main() {
                     "scenario": outcome.name, "messages_per_second": outcome.per_second, "errors": outcome.errors,
                     "latency_us_p50": outcome.latency.value_at_quantile(0.5), "latency_us_p99": outcome.latency.value_at_quantile(0.99),
                     "latency_us_p999": outcome.latency.value_at_quantile(0.999), "latency_us_max": outcome.latency.max(),
+                    "broker_cpu_us_per_message": outcome.broker_cpu_us_per_message,
                 })
             })
             .collect();
@@ -259,18 +285,21 @@ fn main() {
         floor.value_at_quantile(0.5),
         floor.value_at_quantile(0.99)
     );
-    println!("| scenario (1 KiB, ASYNC_FLUSH) | msg/s | p50 µs | p99 µs | p99.9 µs | max µs | errors |");
-    println!("|---|---:|---:|---:|---:|---:|---:|");
+    println!(
+        "| scenario (1 KiB, ASYNC_FLUSH) | msg/s | p50 µs | p99 µs | p99.9 µs | max µs | errors | broker CPU-µs/msg |"
+    );
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|");
     for outcome in &outcomes {
         println!(
-            "| {} | {:.0} | {} | {} | {} | {} | {} |",
+            "| {} | {:.0} | {} | {} | {} | {} | {} | {:.1} |",
             outcome.name,
             outcome.per_second,
             outcome.latency.value_at_quantile(0.5),
             outcome.latency.value_at_quantile(0.99),
             outcome.latency.value_at_quantile(0.999),
             outcome.latency.max(),
-            outcome.errors
+            outcome.errors,
+            outcome.broker_cpu_us_per_message
         );
     }
 }

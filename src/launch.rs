@@ -128,7 +128,8 @@ pub fn run_broker(settings: BrokerSettings) -> ExitCode {
         let spec = spec.clone();
         let mesh = mesh.clone();
         let cpu = pin.then_some(index);
-        match runtime::spawn_executor(&format!("shard-{index}"), cpu, move || boot::run(spec, mesh)) {
+        let spin = spec.settings.broker.shard_spin_before_park;
+        match runtime::spawn_executor_spinning(&format!("shard-{index}"), cpu, spin, move || boot::run(spec, mesh)) {
             Ok(executor) => executors.push(executor),
             Err(error) => {
                 eprintln!("error: cannot start shard {index}: {error}");

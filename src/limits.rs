@@ -68,6 +68,10 @@ pub const CONNECTION_WRITE_QUEUE_FRAMES_MAX: usize = 4096;
 /// consumers and the replication pump read from here without I/O.
 pub const STORE_HOT_WINDOW_BYTES: usize = 256 << 20;
 
+/// Size of the chunks the hot window's records are written into (`store/record_arena.rs`);
+/// records above a quarter of it get their own allocation.
+pub const STORE_RECORD_CHUNK_BYTES: usize = 4 << 20;
+
 /// Bytes a shard may have appended but not yet written before sends are refused as busy: the
 /// bound on memory when the disk falls behind.
 pub const STORE_UNWRITTEN_BYTES_MAX: usize = 128 << 20;

@@ -13,6 +13,9 @@ use ringmq::config;
 
 mod launch;
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser, Debug)]
 #[command(
     name = "ringmq",

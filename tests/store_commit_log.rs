@@ -62,7 +62,9 @@ fn size_of(body: &[u8]) -> usize {
 }
 
 fn append(log: &RefCell<CommitLog<MemoryStorage>>, body: &[u8]) -> Position {
-    log.borrow_mut().append(size_of(body), |position| encode(body, position)).unwrap()
+    log.borrow_mut()
+        .append(size_of(body), |position, buffer| buffer.extend_from_slice(&encode(body, position)))
+        .unwrap()
 }
 
 /// The reopened log and every record the scan handed over.
@@ -228,7 +230,8 @@ fn a_failed_fdatasync_fails_waiters_and_refuses_every_later_append() {
     storage.fail_next_sync();
     assert!(block_on(flush::flush(&log, true)).is_err());
     assert!(matches!(waiter.try_recv(), Ok(Some(Err(_)))));
-    let refused = log.borrow_mut().append(size_of(b"x"), |position| encode(b"x", position));
+    let refused =
+        log.borrow_mut().append(size_of(b"x"), |position, buffer| buffer.extend_from_slice(&encode(b"x", position)));
     assert!(matches!(refused, Err(AppendError::Failed(_))));
     // A later sync that would succeed must not make it look healthy again.
     assert!(block_on(flush::flush(&log, true)).is_err());
@@ -261,8 +264,9 @@ fn appends_are_refused_as_busy_when_the_disk_falls_behind() {
     let mut refused = false;
     for index in 0..10 {
         let record_body = body(index, 1000);
-        if let Err(AppendError::Busy { .. }) =
-            log.borrow_mut().append(size_of(&record_body), |position| encode(&record_body, position))
+        if let Err(AppendError::Busy { .. }) = log
+            .borrow_mut()
+            .append(size_of(&record_body), |position, buffer| buffer.extend_from_slice(&encode(&record_body, position)))
         {
             refused = true;
         }

@@ -155,6 +155,8 @@ pub struct BrokerConfig {
     pub config_black_list: Vec<String>,
     /// `shardCount` (ringmq).
     pub shard_count: usize,
+    /// `shardSpinBeforeParkMicros` (ringmq).
+    pub shard_spin_before_park: std::time::Duration,
     /// `namesrvListenPort` (ringmq): the embedded nameserver's port.
     pub namesrv_listen_port: u16,
 }
@@ -203,6 +205,7 @@ impl BrokerConfig {
             start_accept_send_request_timestamp_ms: values.u64("startAcceptSendRequestTimeStamp")?,
             config_black_list: key_list(values.text("configBlackList")),
             shard_count,
+            shard_spin_before_park: std::time::Duration::from_micros(values.u64("shardSpinBeforeParkMicros")?),
             namesrv_listen_port: values.port("namesrvListenPort")?,
         })
     }

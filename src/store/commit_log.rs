@@ -24,11 +24,12 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use futures_channel::oneshot;
 
 use crate::protocol::record::{self, BLANK_SIZE_BYTES};
 use crate::runtime::{SegmentFile, Storage};
+use crate::store::record_arena::RecordArena;
 
 /// Where a record lives in its shard's log, in bytes. The client-visible commit-log offset adds
 /// the shard id in the top bits (`store::offsets`).
@@ -115,6 +116,8 @@ pub struct CommitLog<S: Storage> {
     /// Records from some written position up to `appended`, in order.
     pub(crate) hot: VecDeque<HotRecord>,
     pub(crate) hot_bytes: usize,
+    /// Where appended records' bytes live.
+    arena: RecordArena,
     /// The bytes of `[align_down(written), written)`: the partly filled block that the next
     /// write rewrites, because O_DIRECT writes whole blocks.
     pub(crate) tail_block: Vec<u8>,
@@ -149,6 +152,7 @@ impl<S: Storage> CommitLog<S> {
     ) -> Self {
         assert!(options.segment_size_bytes % 4096 == 0, "segments are whole blocks");
         assert!(options.segment_size_bytes >= 64 * 1024, "segments hold at least a few records");
+        let hot_window_bytes = options.hot_window_bytes;
         Self {
             options,
             storage,
@@ -159,6 +163,7 @@ impl<S: Storage> CommitLog<S> {
             synced: end,
             hot: VecDeque::new(),
             hot_bytes: 0,
+            arena: RecordArena::new(crate::limits::STORE_RECORD_CHUNK_BYTES, hot_window_bytes),
             tail_block,
             waiters: VecDeque::new(),
             failure: None,
@@ -219,12 +224,13 @@ impl<S: Storage> CommitLog<S> {
         (self.options.segment_size_bytes - BLANK_SIZE_BYTES as u64) as usize
     }
 
-    /// Appends a record of `size_bytes`: `encode(position)` must return exactly that many bytes
-    /// (the position goes into the record). Returns the record's position. Never waits.
+    /// Appends a record of `size_bytes`: `encode(position, buffer)` must append exactly that
+    /// many bytes to `buffer` (the position goes into the record). Returns the record's
+    /// position. Never waits.
     pub fn append(
         &mut self,
         size_bytes: usize,
-        encode: impl FnOnce(Position) -> Bytes,
+        encode: impl FnOnce(Position, &mut BytesMut),
     ) -> Result<Position, AppendError> {
         if let Some(reason) = &self.failure {
             return Err(AppendError::Failed(reason.clone()));
@@ -238,8 +244,7 @@ impl<S: Storage> CommitLog<S> {
         }
         self.roll_if_needed(size_bytes);
         let position = self.appended;
-        let bytes = encode(position);
-        assert_eq!(bytes.len(), size_bytes, "encode wrote a record of another size");
+        let bytes = self.arena.record(size_bytes, |buffer| encode(position, buffer));
         debug_assert!(record::peek_size_and_magic(&bytes).is_some_and(|(size, _)| size as usize == size_bytes));
         self.push_hot(position, bytes);
         self.appended_records_count += 1;

@@ -7,6 +7,7 @@ pub mod commit_log;
 pub mod consume_queue;
 pub mod flush;
 pub mod index;
+mod record_arena;
 pub mod recovery;
 pub mod root;
 pub mod shard_store;

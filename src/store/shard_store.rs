@@ -16,7 +16,7 @@ use std::path::PathBuf;
 use std::rc::Rc;
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 
 use super::checkpoint::Checkpoint;
 use super::commit_log::{self, AppendError, CommitLog, CommitLogOptions, DurableReceiver, FlushMode, Position};
@@ -507,12 +507,10 @@ impl<S: Storage> ShardStore<S> {
         let position = self
             .log
             .borrow_mut()
-            .append(size_bytes, |position| {
-                let mut bytes = BytesMut::with_capacity(size_bytes);
+            .append(size_bytes, |position, buffer| {
                 let mut record = record.clone();
                 record.physical_offset = commit_log_offset(shard, position);
-                record::encode(&record, &mut bytes);
-                bytes.freeze()
+                record::encode(&record, buffer);
             })
             .map_err(PutError::Append)?;
         let offset = commit_log_offset(shard, position);
