@@ -1026,7 +1026,7 @@ mod tests {
         // NettyClientConfig has 14; its two write-buffer marks share the NettyServer rows.
         assert_eq!(count(Section::NettyClient), 12);
         assert_eq!(count(Section::Namesrv), 7);
-        assert_eq!(count(Section::Ringmq), 2);
+        assert_eq!(count(Section::Ringmq), 3);
         let java_broker_keys = rows_for(Process::Broker).filter(|row| row.is_java()).count();
         assert_eq!(java_broker_keys, 185, "the README of tests/data/conf counts 185 setters");
     }
@@ -1066,7 +1066,8 @@ mod tests {
             sendThreadPoolQueueCapacity pullThreadPoolQueueCapacity flushConsumerOffsetInterval \
             flushDelayOffsetInterval regionId traceOn rejectTransactionMessage transactionTimeOut \
             transactionCheckMax transactionCheckInterval serverChannelMaxIdleTimeSeconds \
-            startAcceptSendRequestTimeStamp configBlackList shardCount namesrvListenPort";
+            startAcceptSendRequestTimeStamp configBlackList shardCount shardSpinBeforeParkMicros \
+            namesrvListenPort";
         let namesrv = "listenPort kvConfigPath configStorePath orderMessageEnable configBlackList \
             serverChannelMaxIdleTimeSeconds";
         for (process, keys) in [(Process::Broker, broker), (Process::Namesrv, namesrv)] {

@@ -235,10 +235,8 @@ impl SegmentFile for DmaFile {
         self.file.alignment().max(4096)
     }
 
-    fn alloc_buffer(&self, size_bytes: usize) -> DmaBuffer {
-        let mut buffer = self.file.alloc_dma_buffer(size_bytes);
-        buffer.as_bytes_mut().fill(0);
-        DmaBuffer(buffer)
+    fn alloc_buffer_unzeroed(&self, size_bytes: usize) -> DmaBuffer {
+        DmaBuffer(self.file.alloc_dma_buffer(size_bytes))
     }
 
     async fn write_at(&self, buffer: DmaBuffer, position: u64) -> io::Result<()> {

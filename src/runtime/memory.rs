@@ -191,9 +191,11 @@ impl SegmentFile for MemoryFile {
         ALIGNMENT_BYTES
     }
 
-    fn alloc_buffer(&self, size_bytes: usize) -> MemoryBuffer {
+    fn alloc_buffer_unzeroed(&self, size_bytes: usize) -> MemoryBuffer {
         assert_eq!(size_bytes as u64 % ALIGNMENT_BYTES, 0);
-        MemoryBuffer(vec![0; size_bytes])
+        // Garbage rather than zeros, so that a caller relying on zeros it did not write fails
+        // the tests.
+        MemoryBuffer(vec![0xA5; size_bytes])
     }
 
     async fn write_at(&self, buffer: MemoryBuffer, position: u64) -> io::Result<()> {

@@ -39,7 +39,15 @@ pub trait SegmentFile: 'static {
     fn alignment(&self) -> u64;
 
     /// A zeroed buffer of `size_bytes` (a multiple of the alignment).
-    fn alloc_buffer(&self, size_bytes: usize) -> Self::Buffer;
+    fn alloc_buffer(&self, size_bytes: usize) -> Self::Buffer {
+        let mut buffer = self.alloc_buffer_unzeroed(size_bytes);
+        buffer.as_mut().fill(0);
+        buffer
+    }
+
+    /// A buffer of `size_bytes` (a multiple of the alignment) whose contents are unspecified:
+    /// for writes that fill it whole, so that nothing is written twice.
+    fn alloc_buffer_unzeroed(&self, size_bytes: usize) -> Self::Buffer;
 
     /// Writes the whole buffer at `position` (aligned).
     fn write_at(&self, buffer: Self::Buffer, position: u64) -> impl Future<Output = io::Result<()>>;

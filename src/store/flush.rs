@@ -207,17 +207,24 @@ fn plan_writes<S: Storage>(
             .collect();
         let data_end = records.last().map_or(region_start, |record| record.position + record.bytes.len() as u64);
         let file = log.files.get(&segment_start).expect("opened before planning").clone();
-        let mut buffer = file.alloc_buffer((align_up(data_end) - region_start) as usize);
+        // Filled whole below: the carried partial block, the records (contiguous), zeros to the
+        // block boundary.
+        let mut buffer = file.alloc_buffer_unzeroed((align_up(data_end) - region_start) as usize);
         let bytes = buffer.as_mut();
+        let mut filled_to = 0;
         if written >= segment_start && written < segment_end && written > region_start {
             let carried = (written - region_start) as usize;
             assert_eq!(log.tail_block.len(), carried, "the partial block is carried over whole");
             bytes[..carried].copy_from_slice(&log.tail_block);
+            filled_to = carried;
         }
         for record in &records {
             let at = (record.position - region_start) as usize;
+            assert_eq!(at, filled_to, "records are contiguous from the carried block on");
             bytes[at..at + record.bytes.len()].copy_from_slice(&record.bytes);
+            filled_to = at + record.bytes.len();
         }
+        bytes[filled_to..].fill(0);
         if data_end == target {
             let block = (align_down(data_end) - region_start) as usize;
             tail_block = bytes[block..(data_end - region_start) as usize].to_vec();
@@ -299,17 +306,41 @@ pub async fn run<S: Storage>(log: Rc<RefCell<CommitLog<S>>>, stop: Rc<std::cell:
     }
 }
 
+/// Waits until `ready` holds for the log, refilling the zeroed headroom meanwhile, or until
+/// `wake_after` passes once the headroom is full (so that the caller notices `stop`).
+///
+/// Zeros are written one `ZERO_CHUNK_BYTES` piece at a time and each piece is awaited to the
+/// end: a write future dropped in flight is only cancelled on a best-effort basis by io_uring,
+/// so an abandoned zero write could land on the device after a later record write to the
+/// same blocks and erase it. A record that arrives meanwhile waits for one piece at most.
+async fn idle<S: Storage>(
+    log: &RefCell<CommitLog<S>>,
+    ready: impl Fn(&CommitLog<S>) -> bool + Copy,
+    wake_after: Duration,
+) -> Result<(), String> {
+    loop {
+        let headroom_full = {
+            let log = log.borrow();
+            if ready(&log) {
+                return Ok(());
+            }
+            log.zeroed.max(align_up(log.written)) >= log.written + ZERO_AHEAD_BYTES
+        };
+        if headroom_full {
+            // Dropping a WaitFor or a sleep abandons no I/O.
+            futures_lite::future::or(WaitFor { log, ready }, runtime::sleep(wake_after)).await;
+            return Ok(());
+        }
+        zero_ahead(log, ZERO_CHUNK_BYTES).await?;
+    }
+}
+
 async fn run_sync<S: Storage>(log: &RefCell<CommitLog<S>>, stop: &std::cell::Cell<bool>) {
     loop {
-        let pending = WaitFor { log, ready: |log: &CommitLog<S>| log.appended > log.synced };
-        futures_lite::future::or(pending, async {
-            // Idle: refill the zeroed headroom, then wake now and then to notice `stop`.
-            if zero_ahead(log, ZERO_AHEAD_BYTES).await.is_err() {
-                return;
-            }
-            runtime::sleep(Duration::from_millis(100)).await;
-        })
-        .await;
+        let pending = |log: &CommitLog<S>| log.appended > log.synced;
+        if idle(log, pending, Duration::from_millis(100)).await.is_err() {
+            return;
+        }
         if log.borrow().appended > log.borrow().synced && flush(log, true).await.is_err() {
             return;
         }
@@ -330,18 +361,11 @@ async fn run_async<S: Storage>(log: &RefCell<CommitLog<S>>, stop: &std::cell::Ce
     let mut last_sync = Instant::now();
     let least_bytes = thresholds.least_bytes;
     loop {
-        let enough = WaitFor {
-            log,
-            ready: move |log: &CommitLog<S>| {
-                log.appended - log.written >= least_bytes.max(1) || !log.waiters.is_empty()
-            },
-        };
-        futures_lite::future::or(enough, async {
-            if zero_ahead(log, ZERO_AHEAD_BYTES).await.is_ok() {
-                runtime::sleep(thresholds.interval.min(Duration::from_millis(100))).await;
-            }
-        })
-        .await;
+        let enough =
+            move |log: &CommitLog<S>| log.appended - log.written >= least_bytes.max(1) || !log.waiters.is_empty();
+        if idle(log, enough, thresholds.interval.min(Duration::from_millis(100))).await.is_err() {
+            return;
+        }
         let (unwritten, waiting) = {
             let log = log.borrow();
             (log.appended - log.written, !log.waiters.is_empty())

@@ -79,6 +79,7 @@ impl RecordArena {
     }
 
     /// Chunks allocated so far.
+    #[cfg(test)]
     pub(crate) fn allocated_chunk_count(&self) -> u64 {
         self.allocated_chunk_count
     }
