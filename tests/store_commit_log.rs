@@ -273,3 +273,45 @@ fn appends_are_refused_as_busy_when_the_disk_falls_behind() {
     }
     assert!(refused);
 }
+
+#[test]
+fn a_flush_larger_than_one_write_is_cut_into_pieces_that_hold_every_byte_in_order() {
+    // Segments of 4 MiB, so that one flush of ~3 MiB spans several 1 MiB write pieces; a small
+    // flush first leaves a partial block to carry into the first piece.
+    let storage = MemoryStorage::new();
+    let options = CommitLogOptions {
+        segment_size_bytes: 4 << 20,
+        hot_window_bytes: 8 << 20,
+        unwritten_bytes_max: 8 << 20,
+        ..options()
+    };
+    let log = RefCell::new(
+        block_on(recovery::open(storage.clone(), options.clone(), RecoveryMode::Scan { from: 0, synced: 0 }, |_| {}))
+            .unwrap(),
+    );
+    let mut expected = Vec::new();
+    let mut add = |index: usize, length: usize| {
+        let record_body = body(index, length);
+        let position = log
+            .borrow_mut()
+            .append(size_of(&record_body), |position, buffer| buffer.extend_from_slice(&encode(&record_body, position)))
+            .unwrap();
+        assert_eq!(position, expected.len() as u64);
+        expected.extend_from_slice(&encode(&record_body, position));
+    };
+    add(0, 777);
+    block_on(flush::flush(&log, true)).unwrap();
+    for index in 1..500 {
+        add(index, 7000 + index);
+    }
+    block_on(flush::flush(&log, true)).unwrap();
+    add(500, 333);
+    block_on(flush::flush(&log, true)).unwrap();
+    assert!(expected.len() > 3 << 20);
+    let file = storage.contents(&options.directory.join(commit_log::segment_name(0))).unwrap();
+    assert_eq!(&file[..expected.len()], &expected[..]);
+    assert!(
+        file[expected.len()..expected.len().next_multiple_of(4096)].iter().all(|byte| *byte == 0),
+        "padding is zeros"
+    );
+}

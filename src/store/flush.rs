@@ -30,6 +30,10 @@ const ZERO_CHUNK_BYTES: u64 = 256 * 1024;
 /// Largest single zero write (from the executor's registered DMA memory).
 const ZERO_WRITE_BYTES_MAX: u64 = 1 << 20;
 
+/// Largest single record write: larger flushes are cut into pieces of this size, so that their
+/// buffers come from the executor's registered DMA memory.
+const FLUSH_WRITE_BYTES_MAX: u64 = 1 << 20;
+
 /// How far ahead of `written` the flusher keeps the log zeroed. At the measured ~100 MB/s of
 /// SYNC_FLUSH appends this is over 100 ms of headroom; when idle the flusher refills it.
 const ZERO_AHEAD_BYTES: u64 = 16 << 20;
@@ -185,8 +189,11 @@ fn segments_with_records<S: Storage>(log: &CommitLog<S>, written: Position, targ
     starts
 }
 
-/// Builds one aligned buffer per segment: the rewritten partial block, then the records, then
-/// zeros up to the block boundary. Also returns the new partial block.
+/// Builds the aligned buffers of a flush, per segment: the rewritten partial block, then the
+/// records, then zeros up to the block boundary, cut into pieces of at most
+/// `FLUSH_WRITE_BYTES_MAX` so that every buffer comes from the executor's registered DMA
+/// memory (a larger one is a fresh heap allocation, page faults included). Also returns the new
+/// partial block.
 fn plan_writes<S: Storage>(
     log: &CommitLog<S>,
     written: Position,
@@ -199,42 +206,72 @@ fn plan_writes<S: Storage>(
     for &segment_start in segments {
         let segment_end = segment_start + log.options.segment_size_bytes;
         let region_start = if written >= segment_start { align_down(written) } else { segment_start };
-        let records: Vec<_> = log
+        // The region's bytes in order, as slices: carried block, then contiguous records.
+        let mut parts: Vec<&[u8]> = Vec::new();
+        let mut data_end = region_start;
+        if written >= segment_start && written < segment_end && written > region_start {
+            assert_eq!(log.tail_block.len() as u64, written - region_start, "the partial block is carried over whole");
+            parts.push(&log.tail_block);
+            data_end = written;
+        }
+        let records = log
             .hot
             .range(first..)
             .take_while(|record| record.position < target)
-            .filter(|record| record.position >= segment_start && record.position < segment_end)
-            .collect();
-        let data_end = records.last().map_or(region_start, |record| record.position + record.bytes.len() as u64);
+            .filter(|record| record.position >= segment_start && record.position < segment_end);
+        for record in records {
+            assert_eq!(record.position, data_end, "records are contiguous from the carried block on");
+            parts.push(&record.bytes);
+            data_end = record.position + record.bytes.len() as u64;
+        }
         let file = log.files.get(&segment_start).expect("opened before planning").clone();
-        // Filled whole below: the carried partial block, the records (contiguous), zeros to the
-        // block boundary.
-        let mut buffer = file.alloc_buffer_unzeroed((align_up(data_end) - region_start) as usize);
-        let bytes = buffer.as_mut();
-        let mut filled_to = 0;
-        if written >= segment_start && written < segment_end && written > region_start {
-            let carried = (written - region_start) as usize;
-            assert_eq!(log.tail_block.len(), carried, "the partial block is carried over whole");
-            bytes[..carried].copy_from_slice(&log.tail_block);
-            filled_to = carried;
+        let mut bytes = Gather { parts: &parts, part: 0, at: 0 };
+        let mut piece_start = region_start;
+        while piece_start < align_up(data_end) {
+            let piece_end = align_up(data_end).min(piece_start + FLUSH_WRITE_BYTES_MAX);
+            let mut buffer = file.alloc_buffer_unzeroed((piece_end - piece_start) as usize);
+            let piece = buffer.as_mut();
+            let data_bytes = (data_end.min(piece_end) - piece_start) as usize;
+            bytes.copy_into(&mut piece[..data_bytes]);
+            piece[data_bytes..].fill(0);
+            if data_end == target && piece_end == align_up(data_end) {
+                let block = (align_down(data_end) - piece_start) as usize;
+                tail_block = piece[block..data_bytes].to_vec();
+            }
+            let offset_in_segment = piece_start - segment_start;
+            writes.push(PlannedWrite { file: file.clone(), buffer, segment_start, offset_in_segment });
+            piece_start = piece_end;
         }
-        for record in &records {
-            let at = (record.position - region_start) as usize;
-            assert_eq!(at, filled_to, "records are contiguous from the carried block on");
-            bytes[at..at + record.bytes.len()].copy_from_slice(&record.bytes);
-            filled_to = at + record.bytes.len();
-        }
-        bytes[filled_to..].fill(0);
-        if data_end == target {
-            let block = (align_down(data_end) - region_start) as usize;
-            tail_block = bytes[block..(data_end - region_start) as usize].to_vec();
-        }
-        writes.push(PlannedWrite { file, buffer, segment_start, offset_in_segment: region_start - segment_start });
     }
     if target % log.options.segment_size_bytes == 0 {
         tail_block.clear(); // a roll left `target` at the start of a fresh segment
     }
     (writes, tail_block)
+}
+
+/// Reads a sequence of slices as one stream of bytes.
+struct Gather<'a> {
+    parts: &'a [&'a [u8]],
+    part: usize,
+    at: usize,
+}
+
+impl Gather<'_> {
+    /// Copies the next `target.len()` bytes into `target`; the parts must hold that many.
+    fn copy_into(&mut self, target: &mut [u8]) {
+        let mut filled = 0;
+        while filled < target.len() {
+            let part = self.parts[self.part];
+            let count = (part.len() - self.at).min(target.len() - filled);
+            target[filled..filled + count].copy_from_slice(&part[self.at..self.at + count]);
+            filled += count;
+            self.at += count;
+            if self.at == part.len() {
+                self.part += 1;
+                self.at = 0;
+            }
+        }
+    }
 }
 
 async fn sync_segments<S: Storage>(log: &RefCell<CommitLog<S>>) -> Result<(), String> {
