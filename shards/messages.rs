@@ -38,6 +38,9 @@ pub enum ShardMessage {
     /// Shard 0 asks the connection's shard to write a broker-initiated request (for example
     /// NOTIFY_CONSUMER_IDS_CHANGED) to one of its connections.
     Push { connection_id: u64, request: Command },
+    /// To shard 0: write a broker-initiated request (CHECK_TRANSACTION_STATE) to one live
+    /// connection of a producer group.
+    PushToProducer { producer_group: String, request: Command },
     /// Shard 0's new topic table, copied to every shard so the hot path never asks shard 0.
     Topics(Arc<TopicTableCopy>),
     /// Shard 0's new subscription table (what HEART_BEAT registered), for pulls that do not

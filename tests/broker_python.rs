@@ -202,3 +202,99 @@ fn cpp_transactional_producer_commits_rolls_back_and_leaves_unknown_pending() {
     bodies.sort();
     assert_eq!(bodies, ["Tx 0", "Tx 3"], "the committed messages are consumed: {consumed}");
 }
+
+/// Transaction check-back: every local transaction answers UNKNOWN; the broker asks the
+/// producer again (CHECK_TRANSACTION_STATE) once a half message is older than
+/// transactionTimeOut, and the producer's check listener commits. Verdict from counts: every
+/// message checked, committed into the real topic and consumed once.
+#[test]
+fn cpp_transactional_producer_is_checked_back_and_its_commit_delivers_the_messages() {
+    let scratch = Scratch::new("py-transaction-check");
+    let broker = start_broker(
+        &scratch,
+        "py-transaction-check",
+        "transactionTimeOut=1000\ntransactionCheckInterval=500\ntransactionCheckMax=15",
+    );
+    let topic = "PyTxCheckTopic";
+    let library = cpp_library_dir();
+    let (sent, status) = run_python(
+        "vtx",
+        "transaction.py",
+        &broker.namesrv,
+        &[
+            ("TOPIC", topic),
+            ("COUNT", "3"),
+            ("LOCAL", "UNKNOWN"),
+            ("CHECK", "COMMIT"),
+            ("CHECKS_EXPECTED", "3"),
+            ("STAY_SECS", "60"),
+            ("LD_LIBRARY_PATH", &library),
+        ],
+    );
+    assert_eq!(status, Some(0), "{sent}");
+    let mut checked: Vec<&str> = sent.lines().filter_map(|line| line.strip_prefix("CHECKED ")).collect();
+    checked.sort();
+    checked.dedup();
+    assert_eq!(checked, ["0", "1", "2"], "every half message was checked back: {sent}");
+
+    let mut client = BlockingClient::new(Duration::from_secs(5));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while stored_count(&mut client, &broker, topic, 8) < 3 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(stored_count(&mut client, &broker, topic, 8), 3, "the checked commits reach the topic");
+    let (consumed, _status) = run_python(
+        "vcvs",
+        "consumer.py",
+        &broker.namesrv,
+        &[("TOPIC", topic), ("GROUP", "PyTxCheckConsumers"), ("EXPECT", "3"), ("RUN_SECS", "60")],
+    );
+    let mut bodies: Vec<String> = consumed
+        .lines()
+        .filter(|line| line.starts_with("RECEIVED|"))
+        .map(|line| line.split('|').nth(4).unwrap().to_string())
+        .collect();
+    bodies.sort();
+    assert_eq!(bodies, ["Tx 0", "Tx 1", "Tx 2"], "each committed message is consumed once: {consumed}");
+}
+
+/// A producer that never decides: after transactionCheckMax checks the half message is moved
+/// to TRANS_CHECK_MAX_TIME_TOPIC and nothing reaches the real topic.
+#[test]
+fn a_half_message_checked_transaction_check_max_times_is_discarded() {
+    let scratch = Scratch::new("py-transaction-discard");
+    let broker = start_broker(
+        &scratch,
+        "py-transaction-discard",
+        "transactionTimeOut=500\ntransactionCheckInterval=300\ntransactionCheckMax=2",
+    );
+    let topic = "PyTxDiscardTopic";
+    let library = cpp_library_dir();
+    let (sent, status) = run_python(
+        "vtx",
+        "transaction.py",
+        &broker.namesrv,
+        &[
+            ("TOPIC", topic),
+            ("COUNT", "2"),
+            ("LOCAL", "UNKNOWN"),
+            ("CHECK", "UNKNOWN"),
+            ("CHECKS_EXPECTED", "4"),
+            ("STAY_SECS", "60"),
+            ("LD_LIBRARY_PATH", &library),
+        ],
+    );
+    assert_eq!(status, Some(0), "{sent}");
+    let checks = sent.lines().filter(|line| line.starts_with("CHECKED ")).count();
+    assert_eq!(checks, 4, "two checks per half message: {sent}");
+
+    let mut client = BlockingClient::new(Duration::from_secs(5));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while stored_count(&mut client, &broker, "TRANS_CHECK_MAX_TIME_TOPIC", 1) < 2 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(stored_count(&mut client, &broker, "TRANS_CHECK_MAX_TIME_TOPIC", 1), 2);
+    // Two original halves, then one renewed copy per check.
+    assert_eq!(stored_count(&mut client, &broker, "RMQ_SYS_TRANS_HALF_TOPIC", 1), 2 + 4);
+    assert_eq!(stored_count(&mut client, &broker, topic, 8), 0, "nothing was committed");
+}

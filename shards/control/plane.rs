@@ -489,6 +489,23 @@ impl ControlPlane for ControlShard {
         Box::pin(async move { self.create_for_send(&topic, &default_topic, queue_nums).await })
     }
 
+    fn push_to_producer(
+        self: Rc<Self>,
+        producer_group: String,
+        request: Command,
+    ) -> Pin<Box<dyn Future<Output = bool>>> {
+        Box::pin(async move {
+            let connections = self.clients.borrow().producer_connection_ids(&producer_group);
+            if connections.is_empty() {
+                return false;
+            }
+            // Spread checks over the group's producers, as Java picks a random channel.
+            let pick = connections[request_spread(&request) % connections.len()];
+            self.push(pick, request).await;
+            true
+        })
+    }
+
     fn connection_closed(self: Rc<Self>, origin: Origin) {
         self.connection_shards.borrow_mut().remove(&origin.connection_id);
         let changed = self.clients.borrow_mut().connection_closed(origin.connection_id);
@@ -496,4 +513,9 @@ impl ControlPlane for ControlShard {
             runtime::spawn(async move { self.groups_changed(changed).await }).detach();
         }
     }
+}
+
+/// A number that differs between requests (their commit-log offset), to pick among channels.
+fn request_spread(request: &Command) -> usize {
+    request.ext_fields.get("commitLogOffset").and_then(|text| text.parse::<u64>().ok()).unwrap_or(0) as usize
 }

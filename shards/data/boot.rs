@@ -76,6 +76,7 @@ pub fn context_of(spec: &BootSpec) -> BrokerContext {
         short_polling_time: Duration::from_millis(broker.short_polling_time_ms),
         auto_create_topic_enable: broker.auto_create_topic_enable,
         reject_transaction_message: broker.reject_transaction_message,
+        broker_role_is_master: broker.broker_role.is_master(),
         default_topic_queue_count: broker.default_topic_queue_count,
         broker_permission: broker.broker_permission as i32,
         delay_level_count: broker.message_delay_levels_ms.len(),
@@ -182,6 +183,14 @@ pub async fn run(spec: BootSpec, mesh: Mesh<ShardMessage>) -> Result<(), String>
             .map_err(|error| error.to_string())?,
     ));
     super::schedule::start(&data, delay_offsets.clone(), spec.settings.broker.message_delay_levels_ms.len());
+    super::transaction_check::start(
+        &data,
+        super::transaction_check::CheckSettings {
+            interval: Duration::from_millis(spec.settings.broker.transaction_check_interval_ms.max(1)),
+            timeout_ms: spec.settings.broker.transaction_timeout_ms as i64,
+            check_count_max: spec.settings.broker.transaction_check_count_max,
+        },
+    );
     let offsets_interval = Duration::from_millis(spec.settings.broker.flush_consumer_offset_interval_ms);
     runtime::spawn(persist_offsets_loop(data.clone(), delay_offsets.clone(), offsets_interval)).detach();
     if let Some(plane) = &control_plane {

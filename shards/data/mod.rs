@@ -8,7 +8,8 @@
 //! complete (clients match them by `opaque`).
 //!
 //! One handler file per request-code family: `send_message.rs` (10, 310, 320),
-//! `pull_message.rs` (11, with long polling), `consumer_offset.rs` (14, 15, 29, 30, 31, 32), `transaction.rs` (37).
+//! `pull_message.rs` (11, with long polling), `consumer_offset.rs` (14, 15, 29, 30, 31, 32), `transaction.rs` (37);
+//! `transaction_check.rs` sends CHECK_TRANSACTION_STATE (39) for unresolved half messages.
 
 mod admin_query;
 pub mod boot;
@@ -18,6 +19,7 @@ pub mod schedule;
 mod send_back;
 mod send_message;
 mod transaction;
+pub mod transaction_check;
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -58,6 +60,8 @@ pub struct BrokerContext {
     pub auto_create_topic_enable: bool,
     /// `rejectTransactionMessage`: half messages get NO_PERMISSION.
     pub reject_transaction_message: bool,
+    /// Only a master checks transactions back (a slave holds copies of the half messages).
+    pub broker_role_is_master: bool,
     pub default_topic_queue_count: u32,
     pub broker_permission: i32,
     pub delay_level_count: usize,
@@ -99,6 +103,9 @@ pub trait ControlPlane {
     ) -> LocalFuture<Option<TopicConfig>>;
     /// A connection closed.
     fn connection_closed(self: Rc<Self>, origin: Origin);
+    /// Writes a broker-initiated request (CHECK_TRANSACTION_STATE) to one live connection of
+    /// a producer group; false when the group has none.
+    fn push_to_producer(self: Rc<Self>, producer_group: String, request: Command) -> LocalFuture<bool>;
 }
 
 /// A boxed future that stays on its shard.
@@ -238,6 +245,11 @@ impl DataShard {
                 }
             }
             ShardMessage::Push { connection_id, request } => self.push(connection_id, &request),
+            ShardMessage::PushToProducer { producer_group, request } => {
+                if let Some(control) = &self.control {
+                    crate::runtime::spawn(control.clone().push_to_producer(producer_group, request)).detach();
+                }
+            }
             ShardMessage::Topics(copy) => *self.topics.borrow_mut() = copy,
             ShardMessage::Subscriptions(copy) => *self.subscriptions.borrow_mut() = copy,
         }

@@ -5,7 +5,8 @@
 //! which). COMMIT stores a copy in the real topic and queue, with the COMMIT bits; COMMIT and
 //! ROLLBACK both write an op message (tag `d`, body = the half message's queue offset) to
 //! `RMQ_SYS_TRANS_OP_HALF_TOPIC`, which marks the half message done for a check-back service.
-//! UNKNOWN does nothing: the half message stays until a check-back decides it.
+//! UNKNOWN does nothing: the half message stays until the check-back (`transaction_check.rs`)
+//! asks its producer again.
 
 use std::rc::Rc;
 
@@ -18,7 +19,7 @@ use crate::shards::control::topics::{AUTO_CREATE_TOPIC_KEY_TOPIC, TRANS_HALF_TOP
 use crate::shards::RequestError;
 
 /// The op message's tag (`TransactionalMessageUtil.REMOVETAG`).
-const OP_REMOVE_TAG: &str = "d";
+pub(super) const OP_REMOVE_TAG: &str = "d";
 
 pub(super) async fn handle_on_owner(
     shard: &Rc<DataShard>,
@@ -135,18 +136,18 @@ async fn store_op(
     expect_stored(reply, "op")
 }
 
-fn send_request(header: SendMessageRequestHeader) -> Command {
+pub(super) fn send_request(header: SendMessageRequestHeader) -> Command {
     let mut send = Command::request(request::SEND_MESSAGE, 0);
     header.encode(&mut send.ext_fields);
     send
 }
 
-fn with_body(mut send: Command, body: &[u8]) -> Command {
+pub(super) fn with_body(mut send: Command, body: &[u8]) -> Command {
     send.body = bytes::Bytes::copy_from_slice(body);
     send
 }
 
-fn expect_stored(reply: Option<Command>, what: &str) -> Result<(), RequestError> {
+pub(super) fn expect_stored(reply: Option<Command>, what: &str) -> Result<(), RequestError> {
     match reply {
         Some(reply) if reply.code == response::SUCCESS || reply.code == response::FLUSH_DISK_TIMEOUT => Ok(()),
         Some(reply) => Err(RequestError::System(format!(

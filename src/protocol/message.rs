@@ -17,6 +17,10 @@ pub mod property {
     pub const REAL_QID: &str = "REAL_QID";
     pub const TRAN_MSG: &str = "TRAN_MSG";
     pub const PGROUP: &str = "PGROUP";
+    /// How often the broker asked the producer about a half message.
+    pub const TRANSACTION_CHECK_TIMES: &str = "TRANSACTION_CHECK_TIMES";
+    /// A half message's own minimum age before a check, in seconds.
+    pub const CHECK_IMMUNITY_TIME_IN_SECONDS: &str = "CHECK_IMMUNITY_TIME_IN_SECONDS";
     pub const ORIGIN_MESSAGE_ID: &str = "ORIGIN_MESSAGE_ID";
     pub const RECONSUME_TIME: &str = "RECONSUME_TIME";
     pub const MAX_RECONSUME_TIMES: &str = "MAX_RECONSUME_TIMES";

@@ -4,6 +4,11 @@ rocketmq-client-cpp 2.x; it loads librocketmq.so from LD_LIBRARY_PATH). Sends CO
 (default 6) to TOPIC in transactions; the local transaction of message i answers COMMIT when
 i % 3 == 0, ROLLBACK when i % 3 == 1 and UNKNOWN when i % 3 == 2. Key k<i>, tag TagA, body
 "Tx <i>". Prints `TX_RESULT <i> <status> <msg id> <offset>` per send.
+
+Check-back mode: LOCAL=UNKNOWN makes every local transaction answer UNKNOWN, CHECK=COMMIT,
+ROLLBACK or UNKNOWN is what the check listener answers (printing `CHECKED <i>` per call), and
+the producer stays up for STAY_SECS (or until CHECKS_EXPECTED calls arrived) so that the
+broker's check-back can reach it.
 """
 import os
 import time
@@ -18,12 +23,25 @@ def decide(message):
     return DECISIONS[index % 3]
 
 
+STATUS = {"COMMIT": TransactionStatus.COMMIT, "ROLLBACK": TransactionStatus.ROLLBACK,
+          "UNKNOWN": TransactionStatus.UNKNOWN}
+LOCAL = os.environ.get("LOCAL")
+CHECK = os.environ.get("CHECK")
+checks = []
+
+
 def check(message):
+    checks.append(message.body)
+    print("CHECKED", message.body.decode().split(" ")[1], flush=True)
+    if CHECK:
+        return STATUS[CHECK]
     # A check-back asks again; the answer is the same as the first one.
     return decide(message)
 
 
 def execute(message, _user_args):
+    if LOCAL:
+        return STATUS[LOCAL]
     return decide(message)
 
 
@@ -38,5 +56,9 @@ for i in range(int(os.environ.get("COUNT", "6"))):
     message.set_body(f"Tx {i}")
     result = producer.send_message_in_transaction(message, execute, None)
     print("TX_RESULT", i, result.status, result.msg_id, result.offset, flush=True)
+deadline = time.time() + float(os.environ.get("STAY_SECS", "0"))
+expected = int(os.environ.get("CHECKS_EXPECTED", "0"))
+while time.time() < deadline and (expected == 0 or len(checks) < expected):
+    time.sleep(0.2)
 time.sleep(1)  # END_TRANSACTION is oneway: let it leave before shutdown
 producer.shutdown()
