@@ -12,6 +12,7 @@
 //! - otherwise re-appended to the half queue with `TRANSACTION_CHECK_TIMES` + 1 (new offsets),
 //!   and CHECK_TRANSACTION_STATE goes oneway to a live producer of its `PGROUP`, naming the new
 //!   copy; the producer answers with END_TRANSACTION for it.
+//!
 //! Progress is kept as the offsets of the internal group `CID_RMQ_SYS_TRANS` in both queues
 //! (Java's group name), so a restart resumes where the last round stopped.
 
