@@ -8,6 +8,7 @@
 //! the load side of `ringmq bench`.
 
 mod admin_api;
+pub mod bench;
 mod blocking;
 mod consumer;
 pub mod mqadmin;
