@@ -29,8 +29,8 @@ use crate::runtime;
 pub enum BenchCommand {
     /// Send messages; report msg/s and send latency (as producer.sh, with percentiles).
     Produce(ProduceArgs),
-    /// Pull every queue of the topic from where it stood (after an optional preload) until
-    /// caught up; report msg/s and MB/s.
+    /// Pull every queue of the topic until caught up, from its start (or from where it stood
+    /// before `--preload`); report msg/s and MB/s.
     Consume(ConsumeArgs),
     /// Send and long-poll pull at once; report send→consume latency (the producer stamps its
     /// send time into each body).
@@ -241,7 +241,13 @@ fn validate_load(load: &LoadArgs) -> Result<(), String> {
 
 fn consume(args: &ConsumeArgs, settings: serde_json::Value, progress: &mut dyn FnMut(&str)) -> Result<Report, String> {
     let targets = resolve_targets(&args.target)?;
-    let pulls = pull_plans(&targets, &args.target.topic, args.pull_batch, None)?;
+    let mut pulls = pull_plans(&targets, &args.target.topic, args.pull_batch, None)?;
+    if args.preload.is_none() {
+        // Everything the topic holds (the broker answers OFFSET_MOVED from below its minimum).
+        for (_, pull) in &mut pulls {
+            pull.start_offset = 0;
+        }
+    }
     if let Some(count) = args.preload {
         let load = LoadArgs {
             size_bytes: args.size_bytes,
