@@ -209,7 +209,8 @@ fn start_mode(settings: &Settings, mode: &Mode) -> Vec<Broker> {
         let mut stdout = child.stdout.take().unwrap();
         let mut seen = String::new();
         let mut chunk = [0u8; 4096];
-        while !seen.contains("boot success") {
+        // The embedded nameserver reports "boot success" first; the broker line ends with this.
+        while !seen.contains("and name server is") {
             let count = stdout.read(&mut chunk).unwrap();
             assert!(count > 0, "broker {} of {} exited: {seen}", index, mode.name);
             seen.push_str(&String::from_utf8_lossy(&chunk[..count]));
