@@ -7,6 +7,7 @@ mod glommio;
 
 pub use self::glommio::{
     channel_bounded, cpu_count, ensure_port_free, sleep, spawn, spawn_background, spawn_blocking, spawn_executor,
+    spawn_executor_spinning,
     tcp_connect, tcp_listen, BackgroundQueue, ChannelReceiver, ChannelSender, ExecutorHandle, Mesh, MeshEnd, Semaphore,
     StaticPermit, Task, TcpListener, TcpStream,
 };

@@ -57,6 +57,10 @@ pub struct TargetArgs {
     /// CPUs to pin the client threads to, e.g. `1` or `0,1` (thread i on the i-th, cycling)
     #[arg(long, value_delimiter = ',')]
     pub cpus: Vec<usize>,
+    /// Client threads busy-poll this long before sleeping (0 = sleep at once): lower latency
+    /// for a client that has its own core, a busy core otherwise
+    #[arg(long = "spin-us", default_value_t = 0)]
+    pub spin_us: u64,
     /// Print the summary as JSON (progress lines go to stderr)
     #[arg(long)]
     pub json: bool,
@@ -197,7 +201,7 @@ pub fn execute(command: &BenchCommand, progress: &mut dyn FnMut(&str)) -> Result
             validate_load(&args.load)?;
             let targets = resolve_targets(&args.target)?;
             let plans = produce_plans(&args.load, &targets, &args.target, &[]);
-            let outcome = drive(plans, &args.target.cpus, &args.load, "produce", progress).map_err(|error| with(error, &memlock))?;
+            let outcome = drive(plans, &args.target, &args.load, "produce", progress).map_err(|error| with(error, &memlock))?;
             Ok(outcome.report("produce", settings, &args.load))
         }
         BenchCommand::E2e(args) => {
@@ -209,7 +213,7 @@ pub fn execute(command: &BenchCommand, progress: &mut dyn FnMut(&str)) -> Result
             let pulls = pull_plans(&targets, &args.target.topic, args.pull_batch, Some(Duration::from_millis(500)))?;
             let consumers = spread(pulls, &targets, args.consumer_connections.max(1));
             let plans = produce_plans(&args.load, &targets, &args.target, &consumers);
-            let outcome = drive(plans, &args.target.cpus, &args.load, "e2e", progress).map_err(|error| with(error, &memlock))?;
+            let outcome = drive(plans, &args.target, &args.load, "e2e", progress).map_err(|error| with(error, &memlock))?;
             Ok(outcome.report("e2e", settings, &args.load))
         }
         BenchCommand::Consume(args) => consume(args, settings, progress).map_err(|error| with(error, &memlock)),
@@ -262,7 +266,7 @@ fn consume(args: &ConsumeArgs, settings: serde_json::Value, progress: &mut dyn F
             messages: Some(count),
         };
         let plans = produce_plans(&load, &targets, &args.target, &[]);
-        let outcome = drive(plans, &args.target.cpus, &load, "preload", &mut |_| {})?;
+        let outcome = drive(plans, &args.target, &load, "preload", &mut |_| {})?;
         // Quotas round up to whole batches per sender: at least `count` are stored.
         if outcome.all.messages < count {
             return Err(format!(
@@ -287,7 +291,7 @@ fn consume(args: &ConsumeArgs, settings: serde_json::Value, progress: &mut dyn F
         oneway: false,
         messages: None,
     };
-    let outcome = drive(plans, &args.target.cpus, &load, "consume", progress)?;
+    let outcome = drive(plans, &args.target, &load, "consume", progress)?;
     let seconds = outcome.finished_after.as_secs_f64().max(1e-9);
     let mut report = outcome.report("consume", settings, &load);
     report.seconds = seconds;
@@ -468,11 +472,12 @@ impl Outcome {
 /// Starts one executor per plan, prints a line per second, and gathers the counts.
 fn drive(
     plans: Vec<ThreadPlan>,
-    cpus: &[usize],
+    target: &TargetArgs,
     load: &LoadArgs,
     label: &str,
     progress: &mut dyn FnMut(&str),
 ) -> Result<Outcome, String> {
+    let cpus = &target.cpus;
     let thread_count = plans.len();
     let duration = Duration::from_secs(load.duration_s);
     let barrier = Arc::new(Barrier::new(thread_count));
@@ -484,8 +489,12 @@ fn drive(
         pinned.extend(cpu);
         let (barrier, sender) = (barrier.clone(), sender.clone());
         let name = format!("bench-{}", plan.index);
-        let handle = runtime::spawn_executor(&name, cpu, move || load::run_thread(plan, duration, barrier, sender))
-            .map_err(|error| format!("cannot start client thread {name}: {error}"))?;
+        let main = move || load::run_thread(plan, duration, barrier, sender);
+        let handle = match target.spin_us {
+            0 => runtime::spawn_executor(&name, cpu, main),
+            spin_us => runtime::spawn_executor_spinning(&name, cpu, Duration::from_micros(spin_us), main),
+        }
+        .map_err(|error| format!("cannot start client thread {name}: {error}"))?;
         handles.push(handle);
     }
     drop(sender);
