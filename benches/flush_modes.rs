@@ -83,7 +83,9 @@ struct Scenario {
 
 const SCENARIOS: &[Scenario] = &[
     Scenario { name: "1×1", command: "produce", args: &["--senders", "1", "--in-flight", "1"] },
-    Scenario { name: "1×1 @1k/s", command: "produce", args: &["--senders", "1", "--in-flight", "1", "--rate", "1000"] },
+    Scenario {
+        name: "1×1 @1k/s", command: "produce", args: &["--senders", "1", "--in-flight", "1", "--rate", "1000"]
+    },
     Scenario { name: "4×32", command: "produce", args: &["--senders", "4", "--in-flight", "32"] },
     Scenario { name: "batch 32", command: "produce", args: &["--senders", "2", "--in-flight", "8", "--batch", "32"] },
     Scenario { name: "pull 8q/2c", command: "consume", args: &["--connections", "2", "--pull-batch", "32"] },
@@ -170,7 +172,8 @@ impl Drop for Broker {
 fn free_port() -> u16 {
     loop {
         let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        if port > 1100 && [port - 2, port + 1].iter().all(|candidate| TcpListener::bind(("0.0.0.0", *candidate)).is_ok())
+        if port > 1100
+            && [port - 2, port + 1].iter().all(|candidate| TcpListener::bind(("0.0.0.0", *candidate)).is_ok())
         {
             return port;
         }
@@ -257,7 +260,9 @@ fn ringmq_bench(settings: &Settings, command: &str, args: &[String]) -> Value {
     full.extend(args.iter().cloned());
     full.extend(["--json", "--quiet"].map(String::from));
     if settings.split {
-        full.extend(["--cpus", "1", "--threads", "1"].map(String::from));
+        // The client has CPU 1 to itself: a short busy-poll before parking takes the
+        // executor's sleep/wake-up out of every round trip (about 20 µs at 1×1; tuning.md).
+        full.extend(["--cpus", "1", "--threads", "1", "--spin-us", "50"].map(String::from));
     }
     let child = Command::new(binary()).args(&full).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
     let output = wait_with_timeout(child, Duration::from_secs(settings.duration_s + 120));
@@ -312,7 +317,12 @@ fn run_scenario(settings: &Settings, brokers: &[Broker], scenario: &Scenario, re
         ringmq_bench(settings, "produce", &preload);
         args.extend(["--duration".to_string(), (settings.duration_s + 60).to_string()]);
     } else {
-        args.extend(["--duration".into(), settings.duration_s.to_string(), "--warmup".into(), settings.warmup_s.to_string()]);
+        args.extend([
+            "--duration".into(),
+            settings.duration_s.to_string(),
+            "--warmup".into(),
+            settings.warmup_s.to_string(),
+        ]);
     }
     let (put_before, get_before, syncs_before) = broker_counters(&master.address);
     let (cpu_before, _) = process_usage(master.pid);
@@ -536,7 +546,7 @@ fn main() {
     std::fs::create_dir_all(&settings.directory).unwrap();
     let started = Instant::now();
     let layout = if settings.split {
-        "broker shardCount=1 pinned to CPU 0 (by the broker); client (`ringmq bench --cpus 1`) pinned to CPU 1; ping-pong server CPU 0, client CPU 1"
+        "broker shardCount=1 pinned to CPU 0 (by the broker); client (`ringmq bench --cpus 1 --threads 1 --spin-us 50`) pinned to CPU 1; ping-pong server CPU 0, client CPU 1"
     } else {
         "broker with one shard per CPU, client threads unpinned (--shared)"
     };
@@ -546,10 +556,11 @@ fn main() {
     let fsync = raw_fdatasync(&settings);
     let null = null_broker(settings.split);
     let mut client_alone = BTreeMap::new();
-    for (name, args) in [("1×1", ["--senders", "1", "--in-flight", "1"]), ("4×32", ["--senders", "4", "--in-flight", "32"])] {
-        let mut full: Vec<String> = ["-b", &null, "--duration", &settings.duration_s.to_string(), "--warmup"]
-            .map(String::from)
-            .to_vec();
+    for (name, args) in
+        [("1×1", ["--senders", "1", "--in-flight", "1"]), ("4×32", ["--senders", "4", "--in-flight", "32"])]
+    {
+        let mut full: Vec<String> =
+            ["-b", &null, "--duration", &settings.duration_s.to_string(), "--warmup"].map(String::from).to_vec();
         full.push(settings.warmup_s.to_string());
         full.extend(args.map(String::from));
         client_alone.insert(name, ringmq_bench(&settings, "produce", &full));
@@ -706,9 +717,7 @@ fn percentile_plot(modes: &[&Mode], runs: &[Value], scenario: &str) -> String {
         let points: Vec<(f64, f64)> = run
             .pointer("/send_latency_us/curve")
             .and_then(Value::as_array)
-            .map(|curve| {
-                curve.iter().filter_map(|point| Some((point[0].as_f64()?, point[1].as_f64()?))).collect()
-            })
+            .map(|curve| curve.iter().filter_map(|point| Some((point[0].as_f64()?, point[1].as_f64()?))).collect())
             .unwrap_or_default();
         curves.push((mode.name, points));
     }

@@ -37,8 +37,25 @@ fn bench_counts_every_message_once_from_send_to_consume() {
     let produced = bench(
         &scratch,
         &[
-            "produce", "-n", namesrv, "-t", "BenchA", "--queues", "4", "--senders", "2", "--in-flight", "4", "--batch",
-            "5", "--messages", "1000", "--duration", "60", "--warmup", "0",
+            "produce",
+            "-n",
+            namesrv,
+            "-t",
+            "BenchA",
+            "--queues",
+            "4",
+            "--senders",
+            "2",
+            "--in-flight",
+            "4",
+            "--batch",
+            "5",
+            "--messages",
+            "1000",
+            "--duration",
+            "60",
+            "--warmup",
+            "0",
         ],
     );
     no_errors(&produced);
@@ -69,7 +86,21 @@ fn bench_counts_every_message_once_from_send_to_consume() {
 
     let e2e = bench(
         &scratch,
-        &["e2e", "-n", namesrv, "-t", "BenchC", "--rate", "200", "--duration", "2", "--warmup", "0", "--in-flight", "2"],
+        &[
+            "e2e",
+            "-n",
+            namesrv,
+            "-t",
+            "BenchC",
+            "--rate",
+            "200",
+            "--duration",
+            "2",
+            "--warmup",
+            "0",
+            "--in-flight",
+            "2",
+        ],
     );
     no_errors(&e2e);
     let sent = e2e["messages"].as_u64().unwrap();

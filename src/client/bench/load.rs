@@ -125,10 +125,16 @@ pub async fn run_thread(
             task.await;
         }
     };
-    let timed_out = futures_lite::future::or(async { work.await; false }, async {
-        runtime::sleep(duration + DRAIN_TIMEOUT).await;
-        true
-    })
+    let timed_out = futures_lite::future::or(
+        async {
+            work.await;
+            false
+        },
+        async {
+            runtime::sleep(duration + DRAIN_TIMEOUT).await;
+            true
+        },
+    )
     .await;
     if Instant::now() < clock.end {
         // Finished early (a quota, or every queue caught up): the partial second is the tail.
@@ -142,14 +148,16 @@ pub async fn run_thread(
     if timed_out {
         tail.error(CODE_CONNECTION, || format!("replies still outstanding {DRAIN_TIMEOUT:?} after the end"));
     }
-    let _ = ticks.send(Tick { thread: plan.index, second: None, interval: tail, finished_after: Some(start.elapsed()) });
+    let _ =
+        ticks.send(Tick { thread: plan.index, second: None, interval: tail, finished_after: Some(start.elapsed()) });
     Ok(())
 }
 
 async fn connect_all(plan: &ThreadPlan) -> Result<Vec<Pipeline>, String> {
     let mut pipelines = Vec::new();
     for connection in &plan.connections {
-        pipelines.push(Pipeline::connect(&connection.address, CONNECT_TIMEOUT).await.map_err(|error| error.to_string())?);
+        pipelines
+            .push(Pipeline::connect(&connection.address, CONNECT_TIMEOUT).await.map_err(|error| error.to_string())?);
     }
     Ok(pipelines)
 }
@@ -284,34 +292,59 @@ async fn pull_loop(consumer: PullConsumer, plan: PullPlan, clock: Clock, stats: 
     };
     while Instant::now() < stop {
         let pulled = consumer.pull(&plan.topic, plan.queue_id, offset, plan.batch, plan.hold).await;
-        let now_ns = wall_clock_ns();
-        let mut stats = stats.borrow_mut();
-        let pulled = match pulled {
-            Ok(pulled) => pulled,
-            Err(error) => return stats.error(CODE_CONNECTION, || error.to_string()),
-        };
-        match pulled.code {
-            response::SUCCESS => {
-                for stored in records(&pulled.body) {
-                    stats.consumed += 1;
-                    stats.consumed_bytes += stored.len() as u64;
-                    if plan.hold.is_some() {
-                        if let Some(stamp) = body_stamp(stored) {
-                            stats.e2e_latency.saturating_record((now_ns - stamp).max(1) as u64);
-                        }
+        let next = count_pulled(pulled, &plan, offset, &mut stats.borrow_mut());
+        match next {
+            PullNext::At(next) => offset = next,
+            PullNext::Stop => return,
+            PullNext::Backoff => runtime::sleep(Duration::from_millis(100)).await,
+        }
+    }
+}
+
+enum PullNext {
+    At(i64),
+    Stop,
+    /// An error reply: try the same offset again a little later.
+    Backoff,
+}
+
+/// Counts one pull's messages (and their send→consume latency) and says where to go next.
+fn count_pulled(
+    pulled: Result<crate::client::Pulled, crate::client::PipelineError>,
+    plan: &PullPlan,
+    offset: i64,
+    stats: &mut Interval,
+) -> PullNext {
+    let now_ns = wall_clock_ns();
+    let pulled = match pulled {
+        Ok(pulled) => pulled,
+        Err(error) => {
+            stats.error(CODE_CONNECTION, || error.to_string());
+            return PullNext::Stop;
+        }
+    };
+    match pulled.code {
+        response::SUCCESS => {
+            for stored in records(&pulled.body) {
+                stats.consumed += 1;
+                stats.consumed_bytes += stored.len() as u64;
+                if plan.hold.is_some() {
+                    if let Some(stamp) = body_stamp(stored) {
+                        stats.e2e_latency.saturating_record((now_ns - stamp).max(1) as u64);
                     }
                 }
-                offset = pulled.next_begin_offset;
             }
-            response::PULL_NOT_FOUND if plan.hold.is_none() => return,
-            response::PULL_NOT_FOUND | response::PULL_RETRY_IMMEDIATELY | response::PULL_OFFSET_MOVED => {
-                offset = pulled.next_begin_offset.max(offset);
-            }
-            code => {
-                stats.error(code, || format!("pull of queue {} answered {}", plan.queue_id, response::name(code)));
-                drop(stats);
-                runtime::sleep(Duration::from_millis(100)).await;
-            }
+            PullNext::At(pulled.next_begin_offset)
+        }
+        response::PULL_NOT_FOUND if plan.hold.is_none() => PullNext::Stop,
+        response::PULL_NOT_FOUND | response::PULL_RETRY_IMMEDIATELY => {
+            PullNext::At(pulled.next_begin_offset.max(offset))
+        }
+        // The offset is outside the queue: the broker says where the queue really is.
+        response::PULL_OFFSET_MOVED => PullNext::At(pulled.next_begin_offset),
+        code => {
+            stats.error(code, || format!("pull of queue {} answered {}", plan.queue_id, response::name(code)));
+            PullNext::Backoff
         }
     }
 }

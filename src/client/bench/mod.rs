@@ -20,8 +20,8 @@ use self::load::{ConnectionPlan, PullPlan, SenderPlan, ThreadPlan, Tick};
 use self::stats::{errors_by_name, progress_line, Interval, Percentiles};
 use crate::client::{AdminApi, BlockingClient, ClientError};
 use crate::protocol::bodies::TopicConfig;
-use crate::protocol::headers::{OffsetResponseHeader, QueueRequestHeader};
 use crate::protocol::codes::perm;
+use crate::protocol::headers::{OffsetResponseHeader, QueueRequestHeader};
 use crate::protocol::{request, response, Command, Header};
 use crate::runtime;
 
@@ -201,7 +201,8 @@ pub fn execute(command: &BenchCommand, progress: &mut dyn FnMut(&str)) -> Result
             validate_load(&args.load)?;
             let targets = resolve_targets(&args.target)?;
             let plans = produce_plans(&args.load, &targets, &args.target, &[]);
-            let outcome = drive(plans, &args.target, &args.load, "produce", progress).map_err(|error| with(error, &memlock))?;
+            let outcome =
+                drive(plans, &args.target, &args.load, "produce", progress).map_err(|error| with(error, &memlock))?;
             Ok(outcome.report("produce", settings, &args.load))
         }
         BenchCommand::E2e(args) => {
@@ -213,7 +214,8 @@ pub fn execute(command: &BenchCommand, progress: &mut dyn FnMut(&str)) -> Result
             let pulls = pull_plans(&targets, &args.target.topic, args.pull_batch, Some(Duration::from_millis(500)))?;
             let consumers = spread(pulls, &targets, args.consumer_connections.max(1));
             let plans = produce_plans(&args.load, &targets, &args.target, &consumers);
-            let outcome = drive(plans, &args.target, &args.load, "e2e", progress).map_err(|error| with(error, &memlock))?;
+            let outcome =
+                drive(plans, &args.target, &args.load, "e2e", progress).map_err(|error| with(error, &memlock))?;
             Ok(outcome.report("e2e", settings, &args.load))
         }
         BenchCommand::Consume(args) => consume(args, settings, progress).map_err(|error| with(error, &memlock)),
@@ -234,7 +236,7 @@ fn validate_load(load: &LoadArgs) -> Result<(), String> {
         (load.batch == 0, "--batch must be at least 1"),
         (load.duration_s == 0, "--duration must be at least 1 second"),
         (load.warmup_s >= load.duration_s, "--warmup must be shorter than --duration"),
-        (load.rate.is_some_and(|rate| !(rate > 0.0)), "--rate must be positive"),
+        (load.rate.is_some_and(|rate| !rate.is_finite() || rate <= 0.0), "--rate must be positive"),
         (load.in_flight > crate::limits::CLIENT_REQUESTS_IN_FLIGHT_MAX, "--in-flight exceeds the client's bound"),
     ];
     match checks.iter().find(|(failed, _)| *failed) {
@@ -275,7 +277,11 @@ fn consume(args: &ConsumeArgs, settings: serde_json::Value, progress: &mut dyn F
                 outcome.all.first_error.unwrap_or_default()
             ));
         }
-        progress(&format!("preloaded {} messages in {:.1} s", outcome.all.messages, outcome.finished_after.as_secs_f64()));
+        progress(&format!(
+            "preloaded {} messages in {:.1} s",
+            outcome.all.messages,
+            outcome.finished_after.as_secs_f64()
+        ));
     }
     let connections = spread(pulls, &targets, args.connections.max(1));
     let plans = assign(connections, args.target.threads);
@@ -360,7 +366,12 @@ fn resolve_targets(args: &TargetArgs) -> Result<Vec<Target>, String> {
 }
 
 /// GET_MAX_OFFSET of every queue: where a consumer of only new messages starts.
-fn pull_plans(targets: &[Target], topic: &str, batch: i32, hold: Option<Duration>) -> Result<Vec<(usize, PullPlan)>, String> {
+fn pull_plans(
+    targets: &[Target],
+    topic: &str,
+    batch: i32,
+    hold: Option<Duration>,
+) -> Result<Vec<(usize, PullPlan)>, String> {
     let mut client = BlockingClient::new(Duration::from_millis(crate::limits::CLIENT_REQUEST_TIMEOUT_MS));
     let mut plans = Vec::new();
     for (index, target) in targets.iter().enumerate() {
