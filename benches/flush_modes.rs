@@ -1,4 +1,4 @@
-//! What each durability mode costs (`cargo bench --bench flush_modes [-- --quick] [-- --shared]`).
+//! What each durability mode costs (`cargo bench --bench flush_modes [-- --quick] [-- --split]`).
 //!
 //! Starts `ringmq broker` itself for every mode of [`MODES`] (a mode is a list of broker
 //! property sets: one broker, or a master plus a `brokerRole=SLAVE`), and drives it with
@@ -101,7 +101,8 @@ struct Settings {
     preload: u64,
     baseline: Duration,
     /// Broker and client on separate cores (broker shardCount=1 on CPU 0, client on CPU 1), or
-    /// sharing both.
+    /// (the default, the layout of issue 6's bar) sharing both: the broker with one shard per
+    /// CPU, the client unpinned.
     split: bool,
     directory: PathBuf,
 }
@@ -113,7 +114,7 @@ fn settings() -> Settings {
     let smoke = !has("--bench");
     let quick = has("--quick");
     let directory = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench-report");
-    let split = !has("--shared") && runtime::cpu_count() >= 2;
+    let split = has("--split") && runtime::cpu_count() >= 2;
     match (smoke, quick) {
         (true, _) => Settings {
             smoke,
@@ -548,7 +549,7 @@ fn main() {
     let layout = if settings.split {
         "broker shardCount=1 pinned to CPU 0 (by the broker); client (`ringmq bench --cpus 1 --threads 1 --spin-us 50`) pinned to CPU 1; ping-pong server CPU 0, client CPU 1"
     } else {
-        "broker with one shard per CPU, client threads unpinned (--shared)"
+        "broker with one shard per CPU (pinned by the broker), client threads and ping-pong unpinned: client and broker share the cores"
     };
     let system = system();
     eprintln!("system: {system}; layout: {layout}");
@@ -599,7 +600,7 @@ fn main() {
             }
         }
     }
-    let table = markdown(&modes, &runs, &baselines);
+    let table = format!("System: {system}. Layout: {layout}.\n\n{}", markdown(&modes, &runs, &baselines));
     let document = json!({
         "system": system, "layout": layout, "baselines": baselines,
         "settings": {"repetitions": settings.repetitions, "duration_s": settings.duration_s, "warmup_s": settings.warmup_s, "preload": settings.preload, "message_bytes": 1024},
