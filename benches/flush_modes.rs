@@ -345,15 +345,14 @@ fn run_scenario(settings: &Settings, brokers: &[Broker], scenario: &Scenario, re
 // ---------------------------------------------------------------------------------------------
 // Baselines
 
-/// Round trips of a 1 KiB frame over loopback: two threads, blocking sockets, TCP_NODELAY.
-fn ping_pong(settings: &Settings) -> Histogram<u64> {
+/// Round trips of a 1 KiB frame over loopback: two threads, blocking sockets, TCP_NODELAY,
+/// the server pinned to `cpus.0` and the client to `cpus.1`. On a VM the two placements
+/// differ a lot (waking an idle vCPU is slow), so both are recorded.
+fn ping_pong(settings: &Settings, cpus: (usize, usize)) -> Histogram<u64> {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let address = listener.local_addr().unwrap();
-    let split = settings.split;
     let server = std::thread::spawn(move || {
-        if split {
-            pin_current_thread(0);
-        }
+        pin_current_thread(cpus.0);
         let (mut stream, _) = listener.accept().unwrap();
         stream.set_nodelay(true).unwrap();
         let mut buffer = [0u8; 1024];
@@ -362,9 +361,7 @@ fn ping_pong(settings: &Settings) -> Histogram<u64> {
     let client = std::thread::spawn({
         let duration = settings.baseline;
         move || {
-            if split {
-                pin_current_thread(1);
-            }
+            pin_current_thread(cpus.1);
             let mut stream = TcpStream::connect(address).unwrap();
             stream.set_nodelay(true).unwrap();
             let mut buffer = [7u8; 1024];
@@ -547,13 +544,17 @@ fn main() {
     std::fs::create_dir_all(&settings.directory).unwrap();
     let started = Instant::now();
     let layout = if settings.split {
-        "broker shardCount=1 pinned to CPU 0 (by the broker); client (`ringmq bench --cpus 1 --threads 1 --spin-us 50`) pinned to CPU 1; ping-pong server CPU 0, client CPU 1"
+        "broker shardCount=1 pinned to CPU 0 (by the broker); client (`ringmq bench --cpus 1 --threads 1 --spin-us 50`) pinned to CPU 1; ping-pong floor: server CPU 0, client CPU 1"
     } else {
-        "broker with one shard per CPU (pinned by the broker), client threads and ping-pong unpinned: client and broker share the cores"
+        "broker with one shard per CPU (pinned by the broker), client threads unpinned: client and broker share the cores; ping-pong floor: both threads on CPU 0"
     };
     let system = system();
     eprintln!("system: {system}; layout: {layout}");
-    let ping = ping_pong(&settings);
+    let last_cpu = runtime::cpu_count().saturating_sub(1).min(1);
+    let ping_same = ping_pong(&settings, (0, 0));
+    let ping_cross = ping_pong(&settings, (0, last_cpu));
+    // The floor for the layout: across CPUs when split, on one CPU when shared.
+    let ping = if settings.split { &ping_cross } else { &ping_same };
     let fsync = raw_fdatasync(&settings);
     let null = null_broker(settings.split);
     let mut client_alone = BTreeMap::new();
@@ -567,7 +568,9 @@ fn main() {
         client_alone.insert(name, ringmq_bench(&settings, "produce", &full));
     }
     let baselines = json!({
-        "loopback_ping_pong_1kib_us": {"p50": micros(&ping, 0.5), "p99": micros(&ping, 0.99), "count": ping.len()},
+        "loopback_ping_pong_1kib_us": {"p50": micros(ping, 0.5), "p99": micros(ping, 0.99), "count": ping.len()},
+        "loopback_ping_pong_1kib_same_cpu_us": {"p50": micros(&ping_same, 0.5), "p99": micros(&ping_same, 0.99)},
+        "loopback_ping_pong_1kib_cross_cpu_us": {"p50": micros(&ping_cross, 0.5), "p99": micros(&ping_cross, 0.99)},
         "raw_4kib_odirect_fdatasync_us": {"p50": micros(&fsync, 0.5), "p99": micros(&fsync, 0.99), "count": fsync.len()},
         "client_alone_null_broker": client_alone.iter().map(|(name, report)| (name.to_string(), json!({
             "messages_per_second": report["messages_per_second"],
@@ -645,8 +648,10 @@ fn markdown(modes: &[&Mode], runs: &[Value], baselines: &Value) -> String {
     let ping_p50 = baselines.pointer("/loopback_ping_pong_1kib_us/p50").and_then(Value::as_f64).unwrap_or(f64::NAN);
     let fsync_p50 = baselines.pointer("/raw_4kib_odirect_fdatasync_us/p50").and_then(Value::as_f64).unwrap_or(f64::NAN);
     text.push_str(&format!(
-        "Baselines: loopback 1 KiB ping-pong p50 {ping_p50} µs, p99 {} µs; raw 4 KiB O_DIRECT write + fdatasync p50 {fsync_p50} µs, p99 {} µs; client alone (null broker) 1×1 p50 {} µs, 4×32 {:.0} msg/s.\n\n",
+        "Baselines: loopback 1 KiB ping-pong p50 {ping_p50} µs, p99 {} µs (same CPU p50 {} µs, across CPUs p50 {} µs); raw 4 KiB O_DIRECT write + fdatasync p50 {fsync_p50} µs, p99 {} µs; client alone (null broker) 1×1 p50 {} µs, 4×32 {:.0} msg/s.\n\n",
         baselines.pointer("/loopback_ping_pong_1kib_us/p99").unwrap_or(&Value::Null),
+        baselines.pointer("/loopback_ping_pong_1kib_same_cpu_us/p50").unwrap_or(&Value::Null),
+        baselines.pointer("/loopback_ping_pong_1kib_cross_cpu_us/p50").unwrap_or(&Value::Null),
         baselines.pointer("/raw_4kib_odirect_fdatasync_us/p99").unwrap_or(&Value::Null),
         baselines.pointer("/client_alone_null_broker/1×1/p50_us").unwrap_or(&Value::Null),
         baselines.pointer("/client_alone_null_broker/4×32/messages_per_second").and_then(Value::as_f64).unwrap_or(0.0),
