@@ -407,6 +407,68 @@ mod tests {
     use super::*;
     use crate::protocol::{request, response};
 
+    /// A server that reads `count` requests, then answers them in reverse order (remark = the
+    /// request's `n`), then closes the connection while one more request is outstanding.
+    fn reversing_server(count: usize) -> String {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let address = listener.local_addr().unwrap().to_string();
+        std::thread::spawn(move || {
+            let (mut stream, _) = listener.accept().unwrap();
+            let mut buffer = BytesMut::new();
+            let mut requests = Vec::new();
+            let mut chunk = [0u8; 4096];
+            while requests.len() < count + 1 {
+                while let Some(command) = frame::decode(&mut buffer).unwrap() {
+                    requests.push(command);
+                }
+                if requests.len() > count {
+                    break;
+                }
+                let read = stream.read(&mut chunk).unwrap();
+                buffer.extend_from_slice(&chunk[..read]);
+            }
+            for command in requests[..count].iter().rev() {
+                let n = command.ext_fields.get("n").unwrap().to_string();
+                let mut reply = Command::response_to(command, response::SUCCESS).with_remark(n);
+                reply.serialize_type = SerializeType::Rocketmq;
+                stream.write_all(&frame::encode_to_bytes(&reply)).unwrap();
+            }
+            // Dropping the stream breaks the last, unanswered request.
+        });
+        address
+    }
+
+    #[test]
+    fn replies_in_any_order_reach_their_callers_and_a_broken_connection_fails_the_rest() {
+        let address = reversing_server(8);
+        let _ = runtime::raise_memlock_limit(64 << 20);
+        let executor = runtime::spawn_executor("pipeline-test", None, move || async move {
+            let pipeline = Pipeline::connect(&address, Duration::from_secs(3)).await.unwrap();
+            let calls: Vec<_> = (0..9)
+                .map(|n| {
+                    let pipeline = pipeline.clone();
+                    runtime::spawn(async move {
+                        let mut command = Command::request(request::HEART_BEAT, 0).with_ext("n", n.to_string());
+                        command.serialize_type = SerializeType::Rocketmq;
+                        pipeline.invoke(&command).await.map(|reply| reply.remark)
+                    })
+                })
+                .collect();
+            let mut results = Vec::new();
+            for call in calls {
+                results.push(call.await);
+            }
+            results
+        })
+        .unwrap();
+        let results = executor.join().unwrap();
+        for (n, result) in results.iter().take(8).enumerate() {
+            assert_eq!(result, &Ok(Some(n.to_string())), "call {n} got another call's reply");
+        }
+        assert!(matches!(&results[8], Err(PipelineError::Broken(_))), "{:?}", results[8]);
+    }
+
     #[test]
     fn binary_header_fields_are_peeked_in_place_and_opaque_is_patched() {
         let mut command = Command::response_to(&Command::request(request::SEND_MESSAGE_V2, 0), response::SYSTEM_BUSY);
