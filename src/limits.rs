@@ -78,3 +78,16 @@ pub const STORE_UNWRITTEN_BYTES_MAX: usize = 128 << 20;
 
 /// Messages a shard's inbox from one other shard holds; a full inbox makes the sender wait.
 pub const SHARD_INBOX_CAPACITY: usize = 1024;
+
+/// Requests one pipelined client connection may have awaiting replies: the size of its slot
+/// table (the opaque is the slot). Java's async semaphore allows 65,536 per client; the
+/// benchmark runs at most a few hundred per connection, and a bound keeps a runaway caller
+/// from growing the table.
+pub const CLIENT_REQUESTS_IN_FLIGHT_MAX: usize = 4096;
+
+/// Bytes of oneway requests a pipelined connection queues before the sender waits for its
+/// writer: enough for several large writes, small enough that a stalled broker costs little.
+pub const CLIENT_OUTBOX_BYTES_MAX: usize = 1 << 20;
+
+/// Bytes a pipelined connection reads per syscall: many small replies arrive in one read.
+pub const CLIENT_READ_CHUNK_BYTES: usize = 64 * 1024;

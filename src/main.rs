@@ -1,4 +1,4 @@
-//! `ringmq`: broker | namesrv | admin.
+//! `ringmq`: broker | namesrv | admin | bench.
 //!
 //! Flags follow the Java tools: `ringmq broker -c FILE -n ADDR -p -m` as `mqbroker`,
 //! `ringmq namesrv -c FILE -p` as `mqnamesrv`, `ringmq admin <command>` as `mqadmin`.
@@ -38,6 +38,12 @@ enum Command {
     Admin {
         #[command(subcommand)]
         command: AdminCommand,
+    },
+    /// Load a broker and report throughput and latency percentiles (as benchmark/producer.sh
+    /// and consumer.sh): `produce`, `consume`, `e2e`.
+    Bench {
+        #[command(subcommand)]
+        command: ringmq::client::bench::BenchCommand,
     },
     /// Durability check of the store on this disk: `write` appends under SYNC_FLUSH and prints
     /// every acknowledged record; after killing it, `verify` recovers and checks them all.
@@ -117,6 +123,13 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Command::Bench { command } => match ringmq::client::bench::run(&command) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(error) => {
+                eprintln!("{error}");
+                ExitCode::from(1)
+            }
+        },
         Command::StoreCheck(args) => {
             launch::init_logging();
             let options = ringmq::store::check::CheckOptions {

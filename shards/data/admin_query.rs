@@ -343,9 +343,9 @@ async fn consume_stats(shard: &Rc<DataShard>, request: &Command, origin: Origin)
 // --- GET_BROKER_RUNTIME_INFO -------------------------------------------------------------------
 
 async fn runtime_part(shard: &DataShard, request: &Command) -> Command {
-    let (min_position, appended) = {
+    let (min_position, appended, sync_count) = {
         let log = shard.store.log();
-        (log.min_position(), log.appended())
+        (log.min_position(), log.appended(), log.sync_count())
     };
     let shard_id = shard.shard as u16;
     let min_offset = crate::store::commit_log_offset(shard_id, min_position);
@@ -370,6 +370,7 @@ async fn runtime_part(shard: &DataShard, request: &Command) -> Command {
             "diskFree": disk.map_or(0, |(_, free)| free),
             "putTotal": put_total,
             "getTotal": get_total,
+            "syncCount": sync_count,
         }),
     )
 }
@@ -439,9 +440,10 @@ async fn runtime_info(shard: &Rc<DataShard>, request: &Command, origin: Origin) 
     let parts = gather(shard, request, origin, "part", None).await?;
     let (mut min_offset, mut max_offset, mut earliest) = (i64::MAX, 0i64, -1i64);
     let (mut disk_total, mut disk_free) = (0u64, 0u64);
-    let (mut put_total, mut get_total) = (0i64, 0i64);
+    let (mut put_total, mut get_total, mut sync_count) = (0i64, 0i64, 0u64);
     for part in &parts {
         let value = part_json(part);
+        sync_count += value["syncCount"].as_u64().unwrap_or(0);
         put_total += value["putTotal"].as_i64().unwrap_or(0);
         get_total += value["getTotal"].as_i64().unwrap_or(0);
         min_offset = min_offset.min(value["minOffset"].as_i64().unwrap_or(0));
@@ -468,6 +470,7 @@ async fn runtime_info(shard: &Rc<DataShard>, request: &Command, origin: Origin) 
         delay_level_count: shard.context.delay_level_count,
         put_total,
         get_total,
+        commit_log_sync_count: sync_count,
     });
     let body = crate::protocol::bodies::to_json(&crate::protocol::bodies::KvTable { table });
     Ok(Command::response_to(request, response::SUCCESS).with_body(body))
@@ -486,6 +489,9 @@ pub struct RuntimeFacts {
     /// Messages stored / pulled since boot, summed over the shards.
     pub put_total: i64,
     pub get_total: i64,
+    /// Commit-log fdatasync calls since boot, summed over the shards (not a Java key: the
+    /// benchmark divides messages by it to show how well group commit batches).
+    pub commit_log_sync_count: u64,
 }
 
 /// The KVTable of operations §4.3. Real: bootTimestamp, runtime, brokerVersionDesc,
@@ -508,6 +514,7 @@ pub fn runtime_table(facts: RuntimeFacts) -> std::collections::BTreeMap<String, 
     put("brokerVersionDesc", "V4_9_8".into());
     put("brokerVersion", "409".into());
     put("commitLogMinOffset", facts.commit_log_min_offset.to_string());
+    put("commitLogSyncCount", facts.commit_log_sync_count.to_string());
     put("commitLogMaxOffset", facts.commit_log_max_offset.to_string());
     put("earliestMessageTimeStamp", facts.earliest_message_ms.to_string());
     put("commitLogDiskRatio", format!("{ratio:?}"));
@@ -586,8 +593,10 @@ mod tests {
             delay_level_count: 18,
             put_total: 5,
             get_total: 3,
+            commit_log_sync_count: 7,
         });
         assert_eq!(table["msgPutTotalTodayNow"], "5");
+        assert_eq!(table["commitLogSyncCount"], "7");
         assert_eq!(table["msgGetTotalTodayNow"], "3");
         assert_eq!(table["runtime"], "[ 1 days, 2 hours, 3 minutes, 4 seconds ]");
         assert_eq!(table["commitLogDiskRatio"], "0.75");
