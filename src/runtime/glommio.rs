@@ -70,33 +70,6 @@ where
     Ok(ExecutorHandle { inner })
 }
 
-/// [`spawn_executor`] whose reactor busy-polls for `spin` before it parks the thread: a
-/// reply that arrives within the spin is picked up without a sleep/wake-up, at the price of a
-/// busy CPU. For load generators on their own core (`ringmq bench --spin-us`).
-pub fn spawn_executor_spinning<G, F, T>(
-    name: &str,
-    cpu: Option<usize>,
-    spin: Duration,
-    main: G,
-) -> io::Result<ExecutorHandle<T>>
-where
-    G: FnOnce() -> F + Send + 'static,
-    F: Future<Output = T> + 'static,
-    T: Send + 'static,
-{
-    let placement = match cpu {
-        Some(cpu) => Placement::Fixed(cpu),
-        None => Placement::Unbound,
-    };
-    let inner = LocalExecutorBuilder::new(placement)
-        .name(name)
-        .io_memory(EXECUTOR_IO_MEMORY_BYTES)
-        .spin_before_park(spin)
-        .spawn(main)
-        .map_err(|error| io::Error::other(error.to_string()))?;
-    Ok(ExecutorHandle { inner })
-}
-
 /// Spawns a task on the current executor; the task runs until it ends even if the returned
 /// handle is dropped only when `.detach()` is called on it.
 pub fn spawn<T: 'static>(future: impl Future<Output = T> + 'static) -> Task<T> {
