@@ -38,6 +38,16 @@ const FLUSH_WRITE_BYTES_MAX: u64 = 1 << 20;
 /// SYNC_FLUSH appends this is over 100 ms of headroom; when idle the flusher refills it.
 const ZERO_AHEAD_BYTES: u64 = 16 << 20;
 
+/// Zeroing starts again only once the headroom fell below this. Without the gap every group
+/// commit carried a 256 KiB zero write beside its fdatasync to top up a few KiB: measured, a
+/// SYNC_FLUSH 1×1 send took 2.35× a raw write+fdatasync instead of ~1.3×.
+const ZERO_AHEAD_LOW_BYTES: u64 = ZERO_AHEAD_BYTES / 2;
+
+/// Bytes zeroed ahead of `written`.
+fn zero_headroom<S: Storage>(log: &CommitLog<S>) -> u64 {
+    log.zeroed.max(align_up(log.written)) - log.written
+}
+
 fn align_down(value: u64) -> u64 {
     value - value % BLOCK_BYTES
 }
@@ -104,7 +114,11 @@ pub async fn flush<S: Storage>(log: &RefCell<CommitLog<S>>, sync: bool) -> Resul
         // The zeros for later records travel beside the fdatasync: no record write is in
         // flight, so they cannot overlap one, and the waiters do not wait for them.
         // Zero at least twice what this cycle wrote, so the headroom grows under load.
-        let budget = ZERO_CHUNK_BYTES.max(2 * (target - written));
+        let budget = if zero_headroom(&log.borrow()) < ZERO_AHEAD_LOW_BYTES {
+            ZERO_CHUNK_BYTES.max(2 * (target - written))
+        } else {
+            0
+        };
         let (synced, zeroed) = futures_lite::future::zip(sync_segments(log), zero_ahead(log, budget)).await;
         synced?;
         zeroed?;
@@ -355,15 +369,19 @@ async fn idle<S: Storage>(
     ready: impl Fn(&CommitLog<S>) -> bool + Copy,
     wake_after: Duration,
 ) -> Result<(), String> {
+    // Refill only from below the low mark, then all the way: zeroing in big runs, not a piece
+    // after every record.
+    let mut refilling = zero_headroom(&log.borrow()) < ZERO_AHEAD_LOW_BYTES;
     loop {
         let headroom_full = {
             let log = log.borrow();
             if ready(&log) {
                 return Ok(());
             }
-            log.zeroed.max(align_up(log.written)) >= log.written + ZERO_AHEAD_BYTES
+            zero_headroom(&log) >= ZERO_AHEAD_BYTES
         };
-        if headroom_full {
+        refilling &= !headroom_full;
+        if !refilling {
             // Dropping a WaitFor or a sleep abandons no I/O.
             futures_lite::future::or(WaitFor { log, ready }, runtime::sleep(wake_after)).await;
             return Ok(());
