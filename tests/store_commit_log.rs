@@ -315,3 +315,43 @@ fn a_flush_larger_than_one_write_is_cut_into_pieces_that_hold_every_byte_in_orde
         "padding is zeros"
     );
 }
+
+/// The flusher zeroes ahead of the log while idle. A zero write it abandoned in flight would
+/// still land (io_uring cannot cancel a write the device has) and, landing after the next
+/// record write, erase records: the memory disk lands abandoned writes in exactly that order.
+/// Records appended while the flusher is zeroing must all be on disk.
+#[test]
+fn records_appended_while_the_flusher_zeroes_ahead_are_never_overwritten() {
+    let (file, expected) = ringmq::runtime::spawn_executor("zeroing-race", None, || async {
+        let storage = MemoryStorage::new();
+        let log = std::rc::Rc::new(fresh(&storage));
+        let stop = std::rc::Rc::new(std::cell::Cell::new(false));
+        let flusher = ringmq::runtime::spawn(flush::run(log.clone(), stop.clone()));
+        let mut expected = Vec::new();
+        for index in 0..150 {
+            let record_body = body(index, 200 + index % 50);
+            let position = append(&log, &record_body);
+            expected.extend_from_slice(&encode(&record_body, position));
+            let end = log.borrow().appended();
+            let durable = log.borrow_mut().durable(end);
+            durable.await.unwrap().unwrap();
+            // Acknowledged: the disk must hold every record so far, now (a crash here keeps
+            // exactly this), not only after later rewrites of the partial block.
+            let file = storage.contents(&options().directory.join(commit_log::segment_name(0))).unwrap();
+            assert!(file[..expected.len()] == expected[..], "record {index} acknowledged but not on disk");
+            // Let the idle flusher get some zero writes in flight before the next append.
+            for _ in 0..index % 4 {
+                futures_lite::future::yield_now().await;
+            }
+        }
+        stop.set(true);
+        log.borrow_mut().wake_flusher();
+        flusher.await;
+        (storage.contents(&options().directory.join(commit_log::segment_name(0))).unwrap(), expected)
+    })
+    .unwrap()
+    .join()
+    .unwrap();
+    assert!(expected.len() < SEGMENT_BYTES as usize, "one segment, no blank record in between");
+    assert_eq!(&file[..expected.len()], &expected[..]);
+}

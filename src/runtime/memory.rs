@@ -2,6 +2,11 @@
 //! redb's failing backend): every file keeps what was written and what was synced; `crash()`
 //! keeps the synced bytes and a random prefix of each unsynced write (a torn write), as a power
 //! cut would; syncs and writes can be made to fail.
+//!
+//! A write is in flight until its future is polled a second time, as an io_uring write is
+//! between submission and completion. A write future dropped in flight is not undone: like a
+//! write io_uring could not cancel, it lands later, after the next write to the disk, which is
+//! the worst order for a caller that assumed it was abandoned.
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -32,6 +37,45 @@ struct Disk {
     fail_writes: bool,
     sync_count: u64,
     used_ratio: f64,
+    /// Writes whose futures were dropped in flight; they land after the next write.
+    late: Vec<LateWrite>,
+}
+
+struct LateWrite {
+    state: Rc<RefCell<FileState>>,
+    position: u64,
+    bytes: Vec<u8>,
+}
+
+/// A write between submission and completion; see the module doc.
+struct InFlight {
+    disk: Rc<RefCell<Disk>>,
+    late: Option<LateWrite>,
+}
+
+impl InFlight {
+    fn land(mut self) {
+        let write = self.late.take().expect("lands once");
+        apply(&write);
+        // Anything abandoned earlier completes after this write.
+        let late = std::mem::take(&mut self.disk.borrow_mut().late);
+        late.iter().for_each(apply);
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        if let Some(write) = self.late.take() {
+            self.disk.borrow_mut().late.push(write);
+        }
+    }
+}
+
+fn apply(write: &LateWrite) {
+    let mut state = write.state.borrow_mut();
+    state.modified_ms = crate::protocol::now_ms();
+    write_into(&mut state.current, write.position, &write.bytes);
+    state.unsynced.push((write.position, write.bytes.clone()));
 }
 
 /// A fault-injecting in-memory storage. Clones share the same disk.
@@ -203,10 +247,12 @@ impl SegmentFile for MemoryFile {
         if self.disk.borrow().fail_writes {
             return Err(eio());
         }
-        let mut state = self.state.borrow_mut();
-        state.modified_ms = crate::protocol::now_ms();
-        write_into(&mut state.current, position, &buffer.0);
-        state.unsynced.push((position, buffer.0));
+        let in_flight = InFlight {
+            disk: self.disk.clone(),
+            late: Some(LateWrite { state: self.state.clone(), position, bytes: buffer.0 }),
+        };
+        futures_lite::future::yield_now().await;
+        in_flight.land();
         Ok(())
     }
 
@@ -223,6 +269,8 @@ impl SegmentFile for MemoryFile {
         if std::mem::take(&mut disk.fail_next_sync) {
             return Err(eio());
         }
+        // Abandoned writes have completed by the time a sync returns.
+        std::mem::take(&mut disk.late).iter().for_each(apply);
         let mut state = self.state.borrow_mut();
         state.synced = state.current.clone();
         state.unsynced.clear();
