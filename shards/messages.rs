@@ -43,6 +43,18 @@ pub enum ShardMessage {
     /// Shard 0's new subscription table (what HEART_BEAT registered), for pulls that do not
     /// carry their subscription.
     Subscriptions(Arc<SubscriptionCopy>),
+    /// A slave's replication stream for this shard, accepted on shard 0 (the HA port has one
+    /// listener) and handed over whole with the position of the slave's first report.
+    ReplicaStream { socket: std::os::fd::OwnedFd, peer: String, first: u64 },
+    /// Slave: shard 0 learned (and checked) the master's addresses.
+    Master(Option<MasterAddress>),
+}
+
+/// Where a slave's master serves clients (`masterAddr`) and replication (`haServerAddr`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MasterAddress {
+    pub broker: String,
+    pub ha: String,
 }
 
 /// A read-only copy of the topic table.

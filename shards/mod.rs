@@ -34,6 +34,8 @@ pub enum RequestError {
     ServiceNotAvailable(String),
     SubscriptionNotExist(String),
     SubscriptionParseFailed(String),
+    /// A slave refuses what only a master may do (END_TRANSACTION).
+    SlaveNotAvailable(String),
 }
 
 impl From<crate::store::shard_store::PutError> for RequestError {
@@ -73,6 +75,7 @@ impl RequestError {
             Self::ServiceNotAvailable(_) => response::SERVICE_NOT_AVAILABLE,
             Self::SubscriptionNotExist(_) => response::SUBSCRIPTION_NOT_EXIST,
             Self::SubscriptionParseFailed(_) => response::SUBSCRIPTION_PARSE_FAILED,
+            Self::SlaveNotAvailable(_) => response::SLAVE_NOT_AVAILABLE,
         }
     }
 
@@ -87,7 +90,8 @@ impl RequestError {
             | Self::Busy(reason)
             | Self::ServiceNotAvailable(reason)
             | Self::SubscriptionNotExist(reason)
-            | Self::SubscriptionParseFailed(reason) => reason.clone(),
+            | Self::SubscriptionParseFailed(reason)
+            | Self::SlaveNotAvailable(reason) => reason.clone(),
             Self::NotSupported(code) => match request::name(*code) {
                 Some(name) => format!(" request type {code} ({name}) not supported"),
                 None => format!(" request type {code} not supported"),

@@ -74,3 +74,7 @@ pub const STORE_UNWRITTEN_BYTES_MAX: usize = 128 << 20;
 
 /// Messages a shard's inbox from one other shard holds; a full inbox makes the sender wait.
 pub const SHARD_INBOX_CAPACITY: usize = 1024;
+
+/// Largest replication frame a slave accepts: a frame holds whole records, and one record
+/// holds at most one request frame's body plus its stored header.
+pub const REPLICATION_FRAME_BYTES_MAX: usize = FRAME_SIZE_BYTES_MAX + 64 * 1024;

@@ -52,7 +52,7 @@ pub fn request_stop() {
     STOP_REQUESTED.store(true, std::sync::atomic::Ordering::SeqCst);
 }
 
-fn stop_requested() -> bool {
+pub(crate) fn stop_requested() -> bool {
     STOP_REQUESTED.load(std::sync::atomic::Ordering::SeqCst)
 }
 
@@ -81,6 +81,10 @@ pub fn context_of(spec: &BootSpec) -> BrokerContext {
         delay_level_count: broker.message_delay_levels_ms.len(),
         memory_window_bytes: physical_memory_bytes() / 100
             * u64::from(store.access_message_in_memory_ratio_percent_max),
+        broker_role: broker.broker_role,
+        slave_read_enable: broker.slave_read_enable,
+        slave_timeout: Duration::from_millis(store.slave_timeout_ms),
+        slave_fallbehind_bytes_max: store.ha_slave_fallbehind_bytes_max,
     }
 }
 
@@ -167,6 +171,9 @@ pub async fn run(spec: BootSpec, mesh: Mesh<ShardMessage>) -> Result<(), String>
         offsets: RefCell::new(offsets),
         connections: RefCell::new(HashMap::new()),
         control: control_plane.clone().map(|plane| plane as Rc<dyn super::ControlPlane>),
+        replicas: crate::replication::pump::ReplicaSet::new(shard as u16),
+        master: RefCell::new(None),
+        pump_options: super::replica::options_of(&spec.settings),
     });
     if let Some(plane) = &control_plane {
         plane.attach(Rc::downgrade(&data));
@@ -176,7 +183,12 @@ pub async fn run(spec: BootSpec, mesh: Mesh<ShardMessage>) -> Result<(), String>
         runtime::spawn(data.clone().inbox_loop(peer)).detach();
     }
     let embedded_namesrv = if shard == 0 { start_embedded_namesrv(&spec)? } else { None };
-    let serving = serve_ports(&spec, &data)?;
+    let mut serving = serve_ports(&spec, &data)?;
+    if context.is_slave() {
+        serving.push(super::replica::follow(&data, &spec.settings));
+    } else if shard == 0 {
+        serving.push(super::replica::listen(&data, &spec.settings)?);
+    }
     let delay_offsets = Rc::new(RefCell::new(
         control::DelayOffsetTable::load(&config_directory.join(format!("delayOffset-{shard}.json")))
             .map_err(|error| error.to_string())?,
@@ -186,6 +198,9 @@ pub async fn run(spec: BootSpec, mesh: Mesh<ShardMessage>) -> Result<(), String>
     runtime::spawn(persist_offsets_loop(data.clone(), delay_offsets.clone(), offsets_interval)).detach();
     if let Some(plane) = &control_plane {
         plane.start_registration();
+        if context.is_slave() {
+            control::slave::start(plane, &data, &spec.settings);
+        }
         plane.wait_first_registration().await;
         announce_boot(&spec);
     }
@@ -203,7 +218,21 @@ pub async fn run(spec: BootSpec, mesh: Mesh<ShardMessage>) -> Result<(), String>
     drop(serving);
     drop(embedded_namesrv);
     runtime::sleep(Duration::from_millis(50)).await;
-    result
+    match FATAL.get() {
+        Some(message) if shard == 0 => Err(message.clone()),
+        _ => result,
+    }
+}
+
+/// Why the broker stopped on its own (for example: a slave whose master has another shard
+/// count); reported as the exit error.
+static FATAL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+/// Stops the broker because it cannot work as configured.
+pub fn fail(message: String) {
+    tracing::error!("{message}");
+    let _ = FATAL.set(message);
+    request_stop();
 }
 
 fn serve_ports(spec: &BootSpec, data: &Rc<DataShard>) -> Result<Vec<runtime::Task<()>>, String> {

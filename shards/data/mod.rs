@@ -14,6 +14,7 @@ mod admin_query;
 pub mod boot;
 mod consumer_offset;
 mod pull_message;
+pub mod replica;
 pub mod schedule;
 mod send_back;
 mod send_message;
@@ -65,6 +66,20 @@ pub struct BrokerContext {
     /// `accessMessageInMemoryMaxRatio` of physical RAM): it decides where a new consumer group
     /// starts and which transfer limits apply.
     pub memory_window_bytes: u64,
+    /// `brokerRole`.
+    pub broker_role: crate::config::BrokerRole,
+    /// `slaveReadEnable`.
+    pub slave_read_enable: bool,
+    /// `slaveTimeout`: how long a SYNC_MASTER send waits for the slave.
+    pub slave_timeout: Duration,
+    /// `haSlaveFallbehindMax`: a slave lagging this much counts as absent.
+    pub slave_fallbehind_bytes_max: u64,
+}
+
+impl BrokerContext {
+    pub fn is_slave(&self) -> bool {
+        !self.broker_role.is_master()
+    }
 }
 
 /// A data shard's state. Lives on its executor only.
@@ -84,6 +99,11 @@ pub struct DataShard {
     pub connections: RefCell<HashMap<u64, Rc<Connection>>>,
     /// Shard 0's control plane (None on other shards).
     pub control: Option<Rc<dyn ControlPlane>>,
+    /// Master: this shard's slaves, which SYNC_MASTER sends wait for.
+    pub replicas: Rc<crate::replication::pump::ReplicaSet>,
+    /// Slave: the master's addresses once shard 0 learned and checked them.
+    pub master: RefCell<Option<super::messages::MasterAddress>>,
+    pub pump_options: crate::replication::pump::PumpOptions,
 }
 
 /// Shard 0's duties, seen from the data shard that hosts them.
@@ -175,6 +195,9 @@ impl DataShard {
             request::CONSUMER_SEND_MSG_BACK | request::VIEW_MESSAGE_BY_ID => {
                 self.route_by_offset(request.clone(), origin, "offset").await
             }
+            request::END_TRANSACTION if self.context.is_slave() => Err(RequestError::SlaveNotAvailable(
+                "Message store is slave mode, so end transaction is forbidden.".to_string(),
+            )),
             request::END_TRANSACTION => self.route_by_offset(request.clone(), origin, "commitLogOffset").await,
             request::QUERY_MESSAGE
             | request::GET_TOPIC_STATS_INFO
@@ -240,6 +263,8 @@ impl DataShard {
             ShardMessage::Push { connection_id, request } => self.push(connection_id, &request),
             ShardMessage::Topics(copy) => *self.topics.borrow_mut() = copy,
             ShardMessage::Subscriptions(copy) => *self.subscriptions.borrow_mut() = copy,
+            ShardMessage::ReplicaStream { socket, peer, first } => replica::adopt(self, socket, peer, first),
+            ShardMessage::Master(address) => *self.master.borrow_mut() = address,
         }
     }
 

@@ -19,7 +19,9 @@ use std::time::Duration;
 use bytes::{Bytes, BytesMut};
 
 use super::checkpoint::Checkpoint;
-use super::commit_log::{self, AppendError, CommitLog, CommitLogOptions, DurableReceiver, FlushMode, Position};
+use super::commit_log::{
+    self, AppendError, CommitLog, CommitLogOptions, DurableReceiver, FlushMode, Position, ReplicaAppendError,
+};
 use super::consume_queue::{ConsumeQueue, ConsumeQueues, Unit};
 use super::index::IndexStore;
 use super::recovery::{self, RecoveryMode, ScannedRecord};
@@ -541,6 +543,49 @@ impl<S: Storage> ShardStore<S> {
         })
     }
 
+    /// Slave side: appends the records of one replication frame at `position` (the same
+    /// positions as on the master) and dispatches them to consume queues and the index, as
+    /// recovery does. Returns the queues that got messages (their parked pulls can be woken)
+    /// and the log end after the frame. Nothing is applied when the flusher is too far behind
+    /// (`Busy`): the caller waits and offers the frame again.
+    pub fn apply_replicated(
+        &self,
+        position: Position,
+        bytes: &Bytes,
+    ) -> Result<(Vec<(String, i32)>, Position), ReplicaAppendError> {
+        let records = split_records(position, bytes, self.options.segment_size_bytes)?;
+        {
+            let log = self.log.borrow();
+            let unwritten = (log.appended() - log.written()) as usize;
+            if unwritten + bytes.len() > self.options.unwritten_bytes_max {
+                return Err(ReplicaAppendError::Busy);
+            }
+        }
+        let mut touched: Vec<(String, i32)> = Vec::new();
+        let mut queues = self.queues.borrow_mut();
+        let mut index = self.index.borrow_mut();
+        for (at, record) in records {
+            self.log.borrow_mut().append_replicated(at, record.clone())?;
+            if record.len() == record::BLANK_SIZE_BYTES {
+                continue;
+            }
+            let scanned = ScannedRecord { position: at, bytes: &record };
+            dispatch_scanned(self.options.shard, &self.options.delay_levels_ms, &scanned, &mut queues, index.as_mut());
+            if let Ok(decoded) = record::decode(&record) {
+                if !touched.iter().any(|(topic, queue)| topic == decoded.topic && *queue == decoded.queue_id) {
+                    touched.push((decoded.topic.to_string(), decoded.queue_id));
+                }
+            }
+        }
+        let end = self.log.borrow().appended();
+        Ok((touched, end))
+    }
+
+    /// The commit log cell, for the replication pump that runs on this shard.
+    pub fn log_cell(&self) -> Rc<RefCell<CommitLog<S>>> {
+        self.log.clone()
+    }
+
     /// Resolves when everything up to `end` is synced.
     pub fn durable(&self, end: Position) -> DurableReceiver {
         self.log.borrow_mut().durable(end)
@@ -641,6 +686,37 @@ impl<S: Storage> ShardStore<S> {
         assert_eq!(synced, appended, "a clean stop syncs everything");
         self.write_checkpoint(true)
     }
+}
+
+/// Splits a replication frame into its records (zero-copy slices). A blank record may only
+/// end a frame; a frame never ends inside a record.
+fn split_records(
+    position: Position,
+    bytes: &Bytes,
+    segment_size_bytes: u64,
+) -> Result<Vec<(Position, Bytes)>, ReplicaAppendError> {
+    let mut records = Vec::new();
+    let mut at = 0usize;
+    while at < bytes.len() {
+        let here = position + at as u64;
+        let malformed = |reason: String| ReplicaAppendError::Malformed(format!("{reason} at {here}"));
+        let (size, magic) =
+            record::peek_size_and_magic(&bytes[at..]).ok_or_else(|| malformed("a cut record header".into()))?;
+        if magic == record::MAGIC_BLANK {
+            let remaining = segment_size_bytes - here % segment_size_bytes;
+            if at + record::BLANK_SIZE_BYTES != bytes.len() || size as u64 != remaining {
+                return Err(malformed(format!("a blank record of {size} bytes inside a frame")));
+            }
+            records.push((here, bytes.slice(at..)));
+            break;
+        }
+        if size < record::BLANK_SIZE_BYTES as i32 || at + size as usize > bytes.len() {
+            return Err(malformed(format!("a record of {size} bytes in a frame of {}", bytes.len())));
+        }
+        records.push((here, bytes.slice(at..at + size as usize)));
+        at += size as usize;
+    }
+    Ok(records)
 }
 
 fn commit_log_options(options: &StoreOptions) -> CommitLogOptions {
