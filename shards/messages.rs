@@ -48,6 +48,17 @@ pub enum ShardMessage {
     ReplicaStream { socket: std::os::fd::OwnedFd, peer: String, first: u64 },
     /// Slave: shard 0 learned (and checked) the master's addresses.
     Master(Option<MasterAddress>),
+    /// Slave: the master's consumer and delay offsets; every shard keeps what it owns.
+    OffsetsFromMaster(Arc<MasterOffsets>),
+}
+
+/// A master's GET_ALL_CONSUMER_OFFSET and GET_ALL_DELAY_OFFSET tables.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct MasterOffsets {
+    /// `(topic, group, queue id) → next offset`.
+    pub consumer: Vec<(String, String, i32, i64)>,
+    /// `delay level → offset`.
+    pub delay: Vec<(i32, i64)>,
 }
 
 /// Where a slave's master serves clients (`masterAddr`) and replication (`haServerAddr`).

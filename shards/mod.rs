@@ -52,6 +52,12 @@ impl From<crate::store::shard_store::PutError> for RequestError {
             PutError::Append(AppendError::Failed(_)) | PutError::DiskFull { .. } => {
                 Self::ServiceNotAvailable(format!("service not available now: {error}"))
             }
+            // Java's remark for a put on a slave (its store's SERVICE_NOT_AVAILABLE status).
+            PutError::Slave => Self::ServiceNotAvailable(
+                "service not available now. It may be caused by one of the following reasons: the broker's \
+                 disk is full, messages are put to the slave, message store has been shut down, etc."
+                    .to_string(),
+            ),
             PutError::ConsumeQueue(_) => Self::System(error.to_string()),
         }
     }

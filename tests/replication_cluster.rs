@@ -6,7 +6,7 @@
 //! slaves caught up, each slave's shard logs must be byte-identical to its master's. Then master
 //! A is killed (SIGKILL) and ali-ons consumes: it finds slave A through the nameserver route and
 //! every acknowledged body must arrive. A slave refuses sends (SERVICE_NOT_AVAILABLE, as Java's)
-//! and END_TRANSACTION (SLAVE_NOT_AVAILABLE). Master A is restarted on its store and its slave
+//! and END_TRANSACTION (SLAVE_NOT_AVAILABLE), and follows the master's consumer offsets. Master A is restarted on its store and its slave
 //! resumes (a SYNC_MASTER send succeeds only once the slave acknowledged it); slave B is killed
 //! and restarted and resumes from its recovered log. After each step the logs are compared
 //! byte for byte.
@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use ringmq::client::BlockingClient;
-use ringmq::protocol::headers::SendMessageRequestHeaderV2;
+use ringmq::protocol::headers::{SendMessageRequestHeaderV2, UpdateConsumerOffsetRequestHeader};
 use ringmq::protocol::{request, response, Command, Header};
 
 const SHARDS: usize = 2;
@@ -247,6 +247,31 @@ fn a_2m_2s_sync_cluster_loses_no_acknowledged_message_when_a_master_dies() {
     end.ext_fields.insert("commitLogOffset", "0".to_string());
     let refused = client.invoke(&slave_a.address, end).unwrap();
     assert_eq!(refused.code, response::SLAVE_NOT_AVAILABLE, "{:?}", refused.remark);
+
+    // The slave follows the master's consumer offsets (its synchronizer runs every 10 s),
+    // gathered from every shard of the master.
+    for queue_id in 0..8 {
+        let mut update = Command::request(request::UPDATE_CONSUMER_OFFSET, 0);
+        UpdateConsumerOffsetRequestHeader {
+            consumer_group: "SyncedGroup".into(),
+            topic: "TestTopic".into(),
+            queue_id,
+            commit_offset: 5 + i64::from(queue_id),
+        }
+        .encode(&mut update.ext_fields);
+        assert_eq!(client.invoke(&master_a.address, update).unwrap().code, response::SUCCESS);
+    }
+    let expected = "\"TestTopic@SyncedGroup\":{0:5,1:6,2:7,3:8,4:9,5:10,6:11,7:12}";
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let reply = client.invoke(&slave_a.address, Command::request(request::GET_ALL_CONSUMER_OFFSET, 0)).unwrap();
+        let body = String::from_utf8_lossy(&reply.body).to_string();
+        if body.contains(expected) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the slave's offsets never followed the master's: {body}");
+        std::thread::sleep(Duration::from_millis(250));
+    }
 
     master_a.kill();
     let consumed =

@@ -7,8 +7,9 @@
 //!   `shardCount` and `mappedFileSizeCommitLog`: the logs are replicated shard by shard and
 //!   byte for byte, so anything else cannot work. A mismatch stops the slave with a message
 //!   that says what to change.
-//! * Every 10 s (Java: 3 s after start, then every 10 s) the slave copies the master's topics
-//!   and subscription groups.
+//! * Every 10 s (Java: 3 s after start, then every 10 s) the slave copies the master's topics,
+//!   subscription groups, consumer offsets and delay offsets (GET_ALL_TOPIC_CONFIG,
+//!   GET_ALL_SUBSCRIPTIONGROUP_CONFIG, GET_ALL_CONSUMER_OFFSET, GET_ALL_DELAY_OFFSET).
 
 use std::collections::BTreeMap;
 use std::rc::Rc;
@@ -22,7 +23,7 @@ use crate::protocol::bodies::{TopicConfig, TopicConfigSerializeWrapper};
 use crate::protocol::{request, response, Command};
 use crate::runtime;
 use crate::shards::data::DataShard;
-use crate::shards::messages::{MasterAddress, ShardMessage};
+use crate::shards::messages::{MasterAddress, MasterOffsets, ShardMessage};
 
 const SYNC_FIRST: Duration = Duration::from_secs(3);
 const SYNC_PERIOD: Duration = Duration::from_secs(10);
@@ -88,7 +89,7 @@ pub fn start(plane: &Rc<ControlShard>, data: &Rc<DataShard>, settings: &BrokerSe
             }
             if let Some(master) = adopted.clone().filter(|_| Instant::now() >= next_sync) {
                 next_sync = Instant::now() + SYNC_PERIOD;
-                sync_all(&plane, &mut client, &master.broker).await;
+                sync_all(&plane, &data, &mut client, &master.broker).await;
             }
             runtime::sleep(POLL).await;
         }
@@ -143,7 +144,7 @@ async fn announce(plane: &ControlShard, data: &DataShard, master: MasterAddress)
 }
 
 /// Copies the master's topics and subscription groups.
-async fn sync_all(plane: &ControlShard, client: &mut RemoteClient, broker: &str) {
+async fn sync_all(plane: &ControlShard, data: &Rc<DataShard>, client: &mut RemoteClient, broker: &str) {
     match fetch(client, broker, request::GET_ALL_TOPIC_CONFIG).await {
         Ok(body) => match crate::protocol::json::from_fastjson::<TopicConfigSerializeWrapper>(&body) {
             Ok(wrapper) => sync_topics(plane, wrapper.topic_config_table).await,
@@ -155,6 +156,40 @@ async fn sync_all(plane: &ControlShard, client: &mut RemoteClient, broker: &str)
         Ok(body) => sync_groups(plane, &body),
         Err(reason) => tracing::warn!("slave sync: subscription groups from {broker}: {reason}"),
     }
+    let consumer = fetch(client, broker, request::GET_ALL_CONSUMER_OFFSET).await;
+    let delay = fetch(client, broker, request::GET_ALL_DELAY_OFFSET).await;
+    match (consumer, delay) {
+        (Ok(consumer), Ok(delay)) => sync_offsets(plane, data, &consumer, &delay).await,
+        (Err(reason), _) | (_, Err(reason)) => tracing::warn!("slave sync: offsets from {broker}: {reason}"),
+    }
+}
+
+/// Hands the master's consumer and delay offsets to every shard; each keeps what it owns.
+async fn sync_offsets(plane: &ControlShard, data: &Rc<DataShard>, consumer: &[u8], delay: &[u8]) {
+    let table = |body: &[u8]| -> Option<serde_json::Map<String, serde_json::Value>> {
+        let value: serde_json::Value = crate::protocol::json::from_fastjson(body).ok()?;
+        value.get("offsetTable")?.as_object().cloned()
+    };
+    let (Some(consumer), Some(delay)) = (table(consumer), table(delay)) else {
+        return tracing::warn!("slave sync: the master's offsets do not decode");
+    };
+    let mut offsets = MasterOffsets::default();
+    for (key, queues) in &consumer {
+        let Some((topic, group)) = key.split_once('@') else { continue };
+        for (queue, offset) in queues.as_object().into_iter().flatten() {
+            if let (Ok(queue), Some(offset)) = (queue.parse::<i32>(), offset.as_i64()) {
+                offsets.consumer.push((topic.to_string(), group.to_string(), queue, offset));
+            }
+        }
+    }
+    for (level, offset) in &delay {
+        if let (Ok(level), Some(offset)) = (level.parse::<i32>(), offset.as_i64()) {
+            offsets.delay.push((level, offset));
+        }
+    }
+    let offsets = std::sync::Arc::new(offsets);
+    data.receive(ShardMessage::OffsetsFromMaster(offsets.clone())).await;
+    plane.broadcast(|| ShardMessage::OffsetsFromMaster(offsets.clone())).await;
 }
 
 async fn fetch(client: &mut RemoteClient, broker: &str, code: i32) -> Result<bytes::Bytes, String> {

@@ -149,6 +149,9 @@ pub async fn run(spec: BootSpec, mesh: Mesh<ShardMessage>) -> Result<(), String>
     )
     .await
     .map_err(|error| format!("shard {shard}: {error}"))?;
+    if context_of(&spec).is_slave() {
+        store.set_replica();
+    }
     store.start_background_tasks();
     let config_directory = control::config_directory(&spec.store_root);
     std::fs::create_dir_all(&config_directory).map_err(|error| format!("{}: {error}", config_directory.display()))?;
@@ -159,6 +162,10 @@ pub async fn run(spec: BootSpec, mesh: Mesh<ShardMessage>) -> Result<(), String>
     } else {
         None
     };
+    let delay_offsets = Rc::new(RefCell::new(
+        control::DelayOffsetTable::load(&config_directory.join(format!("delayOffset-{shard}.json")))
+            .map_err(|error| error.to_string())?,
+    ));
     let data = Rc::new(DataShard {
         shard,
         shard_count,
@@ -174,6 +181,7 @@ pub async fn run(spec: BootSpec, mesh: Mesh<ShardMessage>) -> Result<(), String>
         replicas: crate::replication::pump::ReplicaSet::new(shard as u16),
         master: RefCell::new(None),
         pump_options: super::replica::options_of(&spec.settings),
+        delay_offsets: delay_offsets.clone(),
     });
     if let Some(plane) = &control_plane {
         plane.attach(Rc::downgrade(&data));
@@ -189,11 +197,10 @@ pub async fn run(spec: BootSpec, mesh: Mesh<ShardMessage>) -> Result<(), String>
     } else if shard == 0 {
         serving.push(super::replica::listen(&data, &spec.settings)?);
     }
-    let delay_offsets = Rc::new(RefCell::new(
-        control::DelayOffsetTable::load(&config_directory.join(format!("delayOffset-{shard}.json")))
-            .map_err(|error| error.to_string())?,
-    ));
-    super::schedule::start(&data, delay_offsets.clone(), spec.settings.broker.message_delay_levels_ms.len());
+    // A slave delivers nothing itself: the master's deliveries arrive through replication.
+    if !context.is_slave() {
+        super::schedule::start(&data, delay_offsets.clone(), spec.settings.broker.message_delay_levels_ms.len());
+    }
     let offsets_interval = Duration::from_millis(spec.settings.broker.flush_consumer_offset_interval_ms);
     runtime::spawn(persist_offsets_loop(data.clone(), delay_offsets.clone(), offsets_interval)).detach();
     if let Some(plane) = &control_plane {

@@ -104,6 +104,8 @@ pub struct DataShard {
     /// Slave: the master's addresses once shard 0 learned and checked them.
     pub master: RefCell<Option<super::messages::MasterAddress>>,
     pub pump_options: crate::replication::pump::PumpOptions,
+    /// How far each delay level this shard owns has delivered.
+    pub delay_offsets: Rc<RefCell<crate::shards::control::DelayOffsetTable>>,
 }
 
 /// Shard 0's duties, seen from the data shard that hosts them.
@@ -214,6 +216,9 @@ impl DataShard {
             | request::GET_MIN_OFFSET
             | request::GET_EARLIEST_MSG_STORETIME
             | request::SEARCH_OFFSET_BY_TIMESTAMP => consumer_offset::route(self, request.clone(), origin).await,
+            request::GET_ALL_CONSUMER_OFFSET | request::GET_ALL_DELAY_OFFSET => {
+                consumer_offset::gather(self, &request, origin).await
+            }
             request::HEART_BEAT
             | request::UNREGISTER_CLIENT
             | request::GET_CONSUMER_LIST_BY_GROUP
@@ -265,6 +270,7 @@ impl DataShard {
             ShardMessage::Subscriptions(copy) => *self.subscriptions.borrow_mut() = copy,
             ShardMessage::ReplicaStream { socket, peer, first } => replica::adopt(self, socket, peer, first),
             ShardMessage::Master(address) => *self.master.borrow_mut() = address,
+            ShardMessage::OffsetsFromMaster(offsets) => consumer_offset::adopt_from_master(self, &offsets),
         }
     }
 

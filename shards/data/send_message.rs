@@ -67,12 +67,7 @@ pub(super) async fn route(
     let header = SendMessageRequestHeader::decode_for(request.code, &request.ext_fields)?;
     if shard.context.is_slave() {
         // Java's store refuses puts on a slave with this status and remark.
-        let error = RequestError::ServiceNotAvailable(
-            "service not available now. It may be caused by one of the following reasons: the \
-             broker's disk is full, messages are put to the slave, message store has been shut \
-             down, etc."
-                .to_string(),
-        );
+        let error = RequestError::from(crate::store::shard_store::PutError::Slave);
         return Ok(Some(with_trace_fields(shard, error.reply_to(&request))));
     }
     if let Err(error) = validate_topic(&header.topic) {

@@ -163,6 +163,8 @@ pub enum PutError {
     },
     /// Topic or properties past the record format's limits.
     Illegal(String),
+    /// This store is a slave's copy of its master's log: only replication appends to it.
+    Slave,
     ConsumeQueue(String),
 }
 
@@ -174,6 +176,7 @@ impl fmt::Display for PutError {
                 write!(f, "service not available now, maybe disk full ({used_ratio_percent}% used)")
             }
             Self::Illegal(reason) => write!(f, "message illegal: {reason}"),
+            Self::Slave => f.write_str("messages are put to the slave"),
             Self::ConsumeQueue(reason) => write!(f, "consume queue: {reason}"),
         }
     }
@@ -203,6 +206,9 @@ pub struct ShardStore<S: Storage> {
     disk_full_percent: Cell<Option<u32>>,
     /// How the last open went, for logs and tests.
     pub recovered: RecoverySummary,
+    /// A slave's store: `put` is refused, only `apply_replicated` appends, so the log stays a
+    /// byte-identical copy of the master's.
+    replica: Cell<bool>,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -268,6 +274,7 @@ impl<S: Storage> ShardStore<S> {
             flusher: RefCell::new(None),
             disk_full_percent: Cell::new(None),
             recovered: RecoverySummary { scanned: scan, records_replayed: replayed, log_end },
+            replica: Cell::new(false),
         });
         // From here on a crash must scan: the clean checkpoint no longer describes the log.
         store.write_checkpoint(false).map_err(open_error("checkpoint"))?;
@@ -461,8 +468,16 @@ impl<S: Storage> ShardStore<S> {
         found
     }
 
+    /// Makes this store a slave's copy: from now on `put` is refused.
+    pub fn set_replica(&self) {
+        self.replica.set(true);
+    }
+
     /// Appends a message; see the module doc.
     pub fn put(&self, message: &MessageToStore<'_>) -> Result<PutResult, PutError> {
+        if self.replica.get() {
+            return Err(PutError::Slave);
+        }
         if let Some(used_ratio_percent) = self.disk_full_percent.get() {
             return Err(PutError::DiskFull { used_ratio_percent });
         }
