@@ -29,6 +29,9 @@ pub struct FollowerOptions {
     pub frame_bytes_max: usize,
 }
 
+/// Bytes read from the master's stream at once.
+const READ_BUFFER_BYTES: usize = 256 * 1024;
+
 /// First and largest pause between reconnection attempts (Java retries every 5 s).
 const BACKOFF_FIRST: Duration = Duration::from_millis(100);
 const BACKOFF_MAX: Duration = Duration::from_secs(5);
@@ -91,6 +94,9 @@ async fn follow_once<S: Storage>(
     let start = store.log().appended();
     tracing::info!("HA: shard {shard} connected to master {address}, replicating from position {start}");
     let (reader, writer) = futures_lite::io::split(stream);
+    // Buffered: under load one read brings many frames, and the report waits until all the
+    // frames that arrived together are applied.
+    let reader = futures_lite::io::BufReader::with_capacity(READ_BUFFER_BYTES, reader);
     let (notify, reports) = runtime::channel_bounded::<()>(1);
     let end = Rc::new(Cell::new(start));
     let report = send_reports(writer, shard, end.clone(), reports, options.heartbeat);
@@ -122,7 +128,7 @@ async fn send_reports<W: AsyncWrite + Unpin>(
 }
 
 async fn apply_frames<S: Storage, R: AsyncRead + Unpin>(
-    mut reader: R,
+    mut reader: futures_lite::io::BufReader<R>,
     store: &Rc<ShardStore<S>>,
     host: &dyn FollowerHost,
     end: Rc<Cell<Position>>,
@@ -160,7 +166,9 @@ async fn apply_frames<S: Storage, R: AsyncRead + Unpin>(
                 Ok((queues, new_end)) => {
                     end.set(new_end);
                     host.applied(&queues);
-                    let _ = applied.try_send(());
+                    if reader.buffer().is_empty() {
+                        let _ = applied.try_send(());
+                    }
                     break;
                 }
                 // The disk is behind: TCP flow control slows the master meanwhile.

@@ -163,6 +163,7 @@ pub async fn serve<S, T>(
     let _link = SlaveLink::open(&set);
     set.acknowledge(first);
     let (reader, writer) = futures_lite::io::split(stream);
+    let reader = futures_lite::io::BufReader::with_capacity(REPORT_BUFFER_BYTES, reader);
     let reports = read_reports(reader, &peer, shard, &log, &set, options.housekeeping);
     let frames = send_frames(writer, shard, start, &log, options);
     let reason = futures_lite::future::or(reports, frames).await;
@@ -262,6 +263,9 @@ fn end_of<S: Storage>(log: &RefCell<CommitLog<S>>, records: &[(Position, Bytes)]
 fn is_blank(bytes: &[u8]) -> bool {
     record::peek_size_and_magic(bytes).is_some_and(|(_, magic)| magic == MAGIC_BLANK)
 }
+
+/// Reports read at once (8 bytes each): a burst of them costs one read.
+const REPORT_BUFFER_BYTES: usize = 4096;
 
 /// Small frames are copied into one buffer: one send costs more than copying a few KiB.
 /// Larger ones go out as the header followed by the log's own slices.

@@ -585,10 +585,16 @@ impl<S: Storage> ShardStore<S> {
                 continue;
             }
             let scanned = ScannedRecord { position: at, bytes: &record };
-            dispatch_scanned(self.options.shard, &self.options.delay_levels_ms, &scanned, &mut queues, index.as_mut());
-            if let Ok(decoded) = record::decode(&record) {
-                if !touched.iter().any(|(topic, queue)| topic == decoded.topic && *queue == decoded.queue_id) {
-                    touched.push((decoded.topic.to_string(), decoded.queue_id));
+            let queue = dispatch_scanned(
+                self.options.shard,
+                &self.options.delay_levels_ms,
+                &scanned,
+                &mut queues,
+                index.as_mut(),
+            );
+            if let Some((topic, queue_id)) = queue {
+                if !touched.iter().any(|(known, id)| known == topic && *id == queue_id) {
+                    touched.push((topic.to_string(), queue_id));
                 }
             }
         }
@@ -745,16 +751,18 @@ fn commit_log_options(options: &StoreOptions) -> CommitLogOptions {
 }
 
 /// Recovery: puts a scanned record back into its consume queue and the index.
-fn dispatch_scanned(
+/// Returns the record's queue, if it went to one.
+fn dispatch_scanned<'a>(
     shard: u16,
     delay_levels_ms: &[i64],
-    scanned: &ScannedRecord<'_>,
+    scanned: &ScannedRecord<'a>,
     queues: &mut ConsumeQueues,
     index: Option<&mut IndexStore>,
-) {
+) -> Option<(&'a str, i32)> {
     let Ok(decoded) = record::decode(scanned.bytes) else {
-        return; // recovery checked it already
+        return None; // recovery checked it already
     };
+    let mut dispatched = None;
     let offset = commit_log_offset(shard, scanned.position);
     assert_eq!(decoded.physical_offset, offset, "a record knows where it lives");
     let properties = Properties::parse(decoded.properties);
@@ -767,8 +775,9 @@ fn dispatch_scanned(
             // An empty queue takes the record's offset as its start (its files were lost or
             // retention removed them), as RocketMQ rebuilds it.
             Ok(queue) if queue.max_offset() == decoded.queue_offset || queue.max_offset() == 0 => {
-                if let Err(error) = queue.append(decoded.queue_offset, unit) {
-                    tracing::error!("recovery: consume queue append failed: {error}");
+                match queue.append(decoded.queue_offset, unit) {
+                    Ok(_) => dispatched = Some((decoded.topic, decoded.queue_id)),
+                    Err(error) => tracing::error!("recovery: consume queue append failed: {error}"),
                 }
             }
             Ok(queue) if queue.max_offset() > decoded.queue_offset => {} // already there
@@ -788,6 +797,7 @@ fn dispatch_scanned(
             let _ = index.put_topic_key(decoded.topic, key, offset, decoded.store_timestamp);
         }
     }
+    dispatched
 }
 
 /// Scheduled messages (queue n-1 of `SCHEDULE_TOPIC_XXXX` holds delay level n) carry their
