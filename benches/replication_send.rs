@@ -55,9 +55,9 @@ fn ring(frame_bytes: usize, duration: Duration, zero_copy: bool) -> std::io::Res
     let mut ring = IoUring::new(64)?;
     let buffers: Vec<Vec<u8>> = (0..IN_FLIGHT).map(|_| vec![7u8; frame_bytes]).collect();
     // Per slot: bytes of the frame already sent, and whether a notification is still due.
-    let mut sent = vec![0usize; IN_FLIGHT];
-    let mut busy = vec![false; IN_FLIGHT];
-    let mut notification_due = vec![false; IN_FLIGHT];
+    let mut sent = [0usize; IN_FLIGHT];
+    let mut busy = [false; IN_FLIGHT];
+    let mut notification_due = [false; IN_FLIGHT];
     let submit = |ring: &mut IoUring, slot: usize, from: usize| -> std::io::Result<()> {
         let pointer = buffers[slot][from..].as_ptr();
         let length = (frame_bytes - from) as u32;
