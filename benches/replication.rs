@@ -7,7 +7,7 @@
 //! slave acknowledged the record. In the same run: a loopback 1 KiB round trip, the floor of
 //! what SYNC_MASTER adds. Reports the throughput ratio (bar: ≥ 0.95) and the added p50 at 1 × 1
 //! (bar: ≤ one round trip + 100 µs). `--quick` shortens each scenario; under `cargo test` (no
-//! `--bench` argument) it runs as a short smoke test.
+//! `--bench` argument) it runs as a short smoke test. `SHARDS=n` sets both brokers' shardCount.
 
 use std::collections::HashMap;
 use std::io::{Read, Write};
@@ -59,8 +59,10 @@ fn start_broker(directory: &std::path::Path, port: u16, properties: &str) -> Bro
         &config,
         format!(
             "brokerIP1=127.0.0.1\nbrokerIP2=127.0.0.1\nlistenPort={port}\nnamesrvListenPort={namesrv_port}\n\
-             storePathRootDir={}\nflushDiskType=ASYNC_FLUSH\n{properties}\n",
-            directory.join("store").display()
+             storePathRootDir={}\nflushDiskType=ASYNC_FLUSH\n{}\n{properties}\n",
+            directory.join("store").display(),
+            // SHARDS=n sets shardCount on both brokers (default: the usable CPUs).
+            std::env::var("SHARDS").map(|count| format!("shardCount={count}")).unwrap_or_default()
         ),
     )
     .unwrap();

@@ -194,8 +194,11 @@ pub async fn run(spec: BootSpec, mesh: Mesh<ShardMessage>) -> Result<(), String>
     let mut serving = serve_ports(&spec, &data)?;
     if context.is_slave() {
         serving.push(super::replica::follow(&data, &spec.settings));
-    } else if shard == 0 {
-        serving.push(super::replica::listen(&data, &spec.settings)?);
+    } else {
+        serving.push(runtime::spawn(data.replicas.clone().expire_loop()));
+        if shard == 0 {
+            serving.push(super::replica::listen(&data, &spec.settings)?);
+        }
     }
     // A slave delivers nothing itself: the master's deliveries arrive through replication.
     if !context.is_slave() {

@@ -324,19 +324,13 @@ async fn wait_for_copies(shard: &DataShard, results: &[PutResult]) -> i32 {
 /// `slaveTimeout` is FLUSH_SLAVE_TIMEOUT. The message is stored either way, and the client
 /// gets a send result with that status, not an exception.
 async fn wait_replicated(shard: &DataShard, end: crate::store::commit_log::Position) -> i32 {
-    let Ok(acknowledged) = shard.replicas.wait(end, shard.context.slave_fallbehind_bytes_max) else {
+    let context = &shard.context;
+    let Ok(acknowledged) = shard.replicas.wait(end, context.slave_fallbehind_bytes_max, context.slave_timeout) else {
         return response::SLAVE_NOT_AVAILABLE;
     };
-    let timeout = shard.context.slave_timeout;
-    let outcome = futures_lite::future::or(async { acknowledged.await.is_ok() }, async {
-        crate::runtime::sleep(timeout).await;
-        false
-    })
-    .await;
-    if outcome {
-        response::SUCCESS
-    } else {
-        response::FLUSH_SLAVE_TIMEOUT
+    match acknowledged.await {
+        Ok(true) => response::SUCCESS,
+        _ => response::FLUSH_SLAVE_TIMEOUT,
     }
 }
 

@@ -98,10 +98,20 @@ async fn follow_once<S: Storage>(
     // frames that arrived together are applied.
     let reader = futures_lite::io::BufReader::with_capacity(READ_BUFFER_BYTES, reader);
     let (notify, reports) = runtime::channel_bounded::<()>(1);
+    let (tick, ticks) = runtime::channel_bounded::<()>(1);
     let end = Rc::new(Cell::new(start));
-    let report = send_reports(writer, shard, end.clone(), reports, options.heartbeat);
-    let apply = apply_frames(reader, store, host, end, notify, options);
-    futures_lite::future::or(report, apply).await
+    let heard = Cell::new(std::time::Instant::now());
+    let report = send_reports(writer, shard, end.clone(), reports, ticks);
+    let apply = apply_frames(reader, store, host, end, notify, &heard, options);
+    let timers = async {
+        let reason = futures_lite::future::or(
+            super::silence(&heard, options.housekeeping),
+            super::ticker(tick, options.heartbeat),
+        )
+        .await;
+        Err(format!("the master: {reason}"))
+    };
+    futures_lite::future::or(futures_lite::future::or(report, apply), timers).await
 }
 
 /// Writes the log end at once, after every applied frame, and every `heartbeat`.
@@ -110,18 +120,21 @@ async fn send_reports<W: AsyncWrite + Unpin>(
     shard: u16,
     end: Rc<Cell<Position>>,
     applied: runtime::ChannelReceiver<()>,
-    heartbeat: Duration,
+    ticks: runtime::ChannelReceiver<()>,
 ) -> Result<(), String> {
     loop {
         writer
             .write_all(&wire::encode_report(shard, end.get()))
             .await
             .map_err(|error| format!("sending a report: {error}"))?;
+        // After each applied burst, and on the heartbeat ticker (no timer per report).
         futures_lite::future::or(
             async {
                 applied.recv().await;
             },
-            runtime::sleep(heartbeat),
+            async {
+                ticks.recv().await;
+            },
         )
         .await;
     }
@@ -133,21 +146,14 @@ async fn apply_frames<S: Storage, R: AsyncRead + Unpin>(
     host: &dyn FollowerHost,
     end: Rc<Cell<Position>>,
     applied: runtime::ChannelSender<()>,
+    heard: &Cell<std::time::Instant>,
     options: FollowerOptions,
 ) -> Result<(), String> {
     let shard = store.options.shard;
     loop {
         let mut header = [0u8; wire::FRAME_HEADER_BYTES];
-        let read = futures_lite::future::or(async { Some(reader.read_exact(&mut header).await) }, async {
-            runtime::sleep(options.housekeeping).await;
-            None
-        })
-        .await;
-        match read {
-            None => return Err(format!("nothing from the master for {:?}", options.housekeeping)),
-            Some(Err(error)) => return Err(error.to_string()),
-            Some(Ok(())) => {}
-        }
+        reader.read_exact(&mut header).await.map_err(|error| error.to_string())?;
+        heard.set(std::time::Instant::now());
         let (frame_shard, position, size) = wire::decode_frame_header(header);
         if frame_shard != shard {
             return Err(format!("a frame of shard {frame_shard} on the stream of shard {shard}"));

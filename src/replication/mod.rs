@@ -17,3 +17,27 @@
 pub mod follower;
 pub mod pump;
 pub mod wire;
+
+use std::cell::Cell;
+use std::time::{Duration, Instant};
+
+use crate::runtime;
+
+/// Ends (with the reason) once nothing was heard for `limit`, checking every quarter of it:
+/// one timer for the life of a stream instead of one per read.
+async fn silence(heard: &Cell<Instant>, limit: Duration) -> String {
+    loop {
+        runtime::sleep(limit / 4).await;
+        if heard.get().elapsed() >= limit {
+            return format!("nothing received for {limit:?}");
+        }
+    }
+}
+
+/// Sends a tick every `every` (dropped when one is still pending); never ends.
+async fn ticker(tick: runtime::ChannelSender<()>, every: Duration) -> String {
+    loop {
+        runtime::sleep(every).await;
+        let _ = tick.try_send(());
+    }
+}

@@ -46,19 +46,42 @@ pub enum SlaveUnavailable {
     },
 }
 
+/// A SYNC_MASTER send waiting for a slave.
+struct Waiter {
+    end: Position,
+    deadline: Instant,
+    /// `true` when a slave acknowledged `end`, `false` at the deadline.
+    sender: oneshot::Sender<bool>,
+}
+
 /// One shard's slaves as SYNC_MASTER sees them: how many are connected, the highest position
 /// one of them acknowledged (Java's `push2SlaveMaxOffset`), and the sends waiting for it.
+///
+/// Deadlines are enforced by one sweeper task per shard ([`ReplicaSet::expire_loop`]) that
+/// sleeps until the oldest deadline, as Java's GroupTransferService does, rather than by one
+/// timer per send: arming and cancelling an io_uring timeout per send showed in profiles.
 pub struct ReplicaSet {
     shard: u16,
     slaves: Cell<usize>,
     acked: Cell<Position>,
     /// Sorted by position: appends on a shard are ordered, and so are their waits.
-    waiters: RefCell<VecDeque<(Position, oneshot::Sender<()>)>>,
+    waiters: RefCell<VecDeque<Waiter>>,
+    /// Wakes the sweeper when the first waiter arrives.
+    kick: runtime::ChannelSender<()>,
+    kicked: RefCell<Option<runtime::ChannelReceiver<()>>>,
 }
 
 impl ReplicaSet {
     pub fn new(shard: u16) -> Rc<Self> {
-        Rc::new(Self { shard, slaves: Cell::new(0), acked: Cell::new(0), waiters: RefCell::new(VecDeque::new()) })
+        let (kick, kicked) = runtime::channel_bounded(1);
+        Rc::new(Self {
+            shard,
+            slaves: Cell::new(0),
+            acked: Cell::new(0),
+            waiters: RefCell::new(VecDeque::new()),
+            kick,
+            kicked: RefCell::new(Some(kicked)),
+        })
     }
 
     pub fn slave_count(&self) -> usize {
@@ -70,9 +93,15 @@ impl ReplicaSet {
         self.acked.get()
     }
 
-    /// A receiver that resolves when a slave has everything before `end`; an error at once
-    /// when no slave is connected or they lag by `fallbehind_bytes_max` or more (protocol §9.3).
-    pub fn wait(&self, end: Position, fallbehind_bytes_max: u64) -> Result<oneshot::Receiver<()>, SlaveUnavailable> {
+    /// A receiver that yields `true` when a slave has everything before `end`, `false` after
+    /// `timeout`; an error at once when no slave is connected or they lag by
+    /// `fallbehind_bytes_max` or more (protocol §9.3). Needs [`ReplicaSet::expire_loop`].
+    pub fn wait(
+        &self,
+        end: Position,
+        fallbehind_bytes_max: u64,
+        timeout: Duration,
+    ) -> Result<oneshot::Receiver<bool>, SlaveUnavailable> {
         if self.slaves.get() == 0 {
             return Err(SlaveUnavailable::NoSlave);
         }
@@ -82,12 +111,15 @@ impl ReplicaSet {
         }
         let (sender, receiver) = oneshot::channel();
         if end <= self.acked.get() {
-            let _ = sender.send(());
+            let _ = sender.send(true);
             return Ok(receiver);
         }
         let mut waiters = self.waiters.borrow_mut();
-        let index = waiters.partition_point(|(position, _)| *position <= end);
-        waiters.insert(index, (end, sender));
+        if waiters.is_empty() {
+            let _ = self.kick.try_send(());
+        }
+        let index = waiters.partition_point(|waiter| waiter.end <= end);
+        waiters.insert(index, Waiter { end, deadline: Instant::now() + timeout, sender });
         Ok(receiver)
     }
 
@@ -97,12 +129,42 @@ impl ReplicaSet {
         }
         self.acked.set(position);
         let mut waiters = self.waiters.borrow_mut();
-        while waiters.front().is_some_and(|(end, _)| *end <= position) {
-            let (_, sender) = waiters.pop_front().expect("checked above");
-            let _ = sender.send(());
+        while waiters.front().is_some_and(|waiter| waiter.end <= position) {
+            let waiter = waiters.pop_front().expect("checked above");
+            let _ = waiter.sender.send(true);
         }
-        // Waits whose send timed out meanwhile are dropped here too.
-        waiters.retain(|(_, sender)| !sender.is_canceled());
+    }
+
+    /// Fails waits at their deadline (FLUSH_SLAVE_TIMEOUT). Runs for the life of the shard.
+    pub async fn expire_loop(self: Rc<Self>) {
+        let Some(kicked) = self.kicked.borrow_mut().take() else { return };
+        loop {
+            let oldest = self.waiters.borrow().iter().map(|waiter| waiter.deadline).min();
+            match oldest {
+                None => {
+                    if kicked.recv().await.is_none() {
+                        return;
+                    }
+                }
+                Some(deadline) => {
+                    runtime::sleep(deadline.saturating_duration_since(Instant::now())).await;
+                    self.expire(Instant::now());
+                }
+            }
+        }
+    }
+
+    fn expire(&self, now: Instant) {
+        let mut waiters = self.waiters.borrow_mut();
+        let mut kept = VecDeque::with_capacity(waiters.len());
+        for waiter in waiters.drain(..) {
+            if waiter.deadline <= now {
+                let _ = waiter.sender.send(false);
+            } else if !waiter.sender.is_canceled() {
+                kept.push_back(waiter);
+            }
+        }
+        *waiters = kept;
     }
 }
 
@@ -164,9 +226,15 @@ pub async fn serve<S, T>(
     set.acknowledge(first);
     let (reader, writer) = futures_lite::io::split(stream);
     let reader = futures_lite::io::BufReader::with_capacity(REPORT_BUFFER_BYTES, reader);
-    let reports = read_reports(reader, &peer, shard, &log, &set, options.housekeeping);
-    let frames = send_frames(writer, shard, start, &log, options);
-    let reason = futures_lite::future::or(reports, frames).await;
+    let heard = Cell::new(Instant::now());
+    let (tick, ticks) = runtime::channel_bounded(1);
+    let reports = read_reports(reader, &peer, shard, &log, &set, &heard);
+    let frames = send_frames(writer, shard, start, &log, options, ticks);
+    let timers = futures_lite::future::or(
+        super::silence(&heard, options.housekeeping),
+        super::ticker(tick, options.heartbeat / 2),
+    );
+    let reason = futures_lite::future::or(futures_lite::future::or(reports, frames), timers).await;
     tracing::warn!("HA: slave {peer} of shard {shard} disconnected: {reason}");
 }
 
@@ -177,20 +245,14 @@ async fn read_reports<S: Storage, R: AsyncRead + Unpin>(
     shard: u16,
     log: &RefCell<CommitLog<S>>,
     set: &ReplicaSet,
-    housekeeping: Duration,
+    heard: &Cell<Instant>,
 ) -> String {
     loop {
         let mut report = [0u8; wire::REPORT_BYTES];
-        let read = futures_lite::future::or(async { Some(reader.read_exact(&mut report).await) }, async {
-            runtime::sleep(housekeeping).await;
-            None
-        })
-        .await;
-        match read {
-            None => return format!("no report for {housekeeping:?}"),
-            Some(Err(error)) => return error.to_string(),
-            Some(Ok(())) => {}
+        if let Err(error) = reader.read_exact(&mut report).await {
+            return error.to_string();
         }
+        heard.set(Instant::now());
         let (reported_shard, position) = wire::decode_report(report);
         if reported_shard != shard {
             return format!("a report for shard {reported_shard} on the stream of shard {shard}");
@@ -210,6 +272,7 @@ async fn send_frames<S: Storage, W: AsyncWrite + Unpin>(
     start: Position,
     log: &RefCell<CommitLog<S>>,
     options: PumpOptions,
+    ticks: runtime::ChannelReceiver<()>,
 ) -> String {
     let mut next = start;
     let mut last_sent = Instant::now();
@@ -225,11 +288,11 @@ async fn send_frames<S: Storage, W: AsyncWrite + Unpin>(
                     last_sent = Instant::now();
                     continue;
                 }
-                futures_lite::future::or(
-                    AppendedPast { log, position: next },
-                    runtime::sleep(options.heartbeat - silent),
-                )
-                .await;
+                // No timer per wait: the link's ticker wakes this every half heartbeat.
+                let tick = async {
+                    ticks.recv().await;
+                };
+                futures_lite::future::or(AppendedPast { log, position: next }, tick).await;
                 continue;
             }
             Some(records) => {
@@ -364,16 +427,20 @@ mod tests {
     #[test]
     fn sync_master_waits_release_in_order_and_refuse_without_a_slave() {
         let set = ReplicaSet::new(0);
-        assert_eq!(set.wait(100, 1 << 20).unwrap_err(), SlaveUnavailable::NoSlave);
+        let timeout = Duration::from_secs(3);
+        assert_eq!(set.wait(100, 1 << 20, timeout).unwrap_err(), SlaveUnavailable::NoSlave);
         let link = SlaveLink::open(&set);
-        let mut first = set.wait(100, 1 << 20).expect("a slave is there");
-        let mut second = set.wait(200, 1 << 20).expect("a slave is there");
+        let mut first = set.wait(100, 1 << 20, timeout).expect("a slave is there");
+        let mut second = set.wait(200, 1 << 20, timeout).expect("a slave is there");
+        let mut third = set.wait(300, 1 << 20, Duration::ZERO).expect("a slave is there");
         set.acknowledge(150);
-        assert_eq!(first.try_recv(), Ok(Some(())));
+        assert_eq!(first.try_recv(), Ok(Some(true)));
         assert_eq!(second.try_recv(), Ok(None));
         set.acknowledge(200);
-        assert_eq!(second.try_recv(), Ok(Some(())));
-        assert!(matches!(set.wait(200 + (1 << 20), 1 << 20), Err(SlaveUnavailable::TooFarBehind { .. })));
+        assert_eq!(second.try_recv(), Ok(Some(true)));
+        set.expire(Instant::now());
+        assert_eq!(third.try_recv(), Ok(Some(false)), "past its deadline: FLUSH_SLAVE_TIMEOUT");
+        assert!(matches!(set.wait(200 + (1 << 20), 1 << 20, timeout), Err(SlaveUnavailable::TooFarBehind { .. })));
         drop(link);
         assert_eq!(set.slave_count(), 0);
     }
