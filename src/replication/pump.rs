@@ -293,9 +293,6 @@ async fn send_frames<S: Storage, W: AsyncWrite + Unpin>(
                     ticks.recv().await;
                 };
                 futures_lite::future::or(AppendedPast { log, position: next }, tick).await;
-                // Let the requests already queued on this shard append too: one frame then
-                // carries them all (and SYNC_MASTER's acknowledgement covers them together).
-                futures_lite::future::yield_now().await;
                 continue;
             }
             Some(records) => {
