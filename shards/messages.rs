@@ -46,6 +46,29 @@ pub enum ShardMessage {
     /// Shard 0's new subscription table (what HEART_BEAT registered), for pulls that do not
     /// carry their subscription.
     Subscriptions(Arc<SubscriptionCopy>),
+    /// A slave's replication stream for this shard, accepted on shard 0 (the HA port has one
+    /// listener) and handed over whole with the position of the slave's first report.
+    ReplicaStream { socket: std::os::fd::OwnedFd, peer: String, first: u64 },
+    /// Slave: shard 0 learned (and checked) the master's addresses.
+    Master(Option<MasterAddress>),
+    /// Slave: the master's consumer and delay offsets; every shard keeps what it owns.
+    OffsetsFromMaster(Arc<MasterOffsets>),
+}
+
+/// A master's GET_ALL_CONSUMER_OFFSET and GET_ALL_DELAY_OFFSET tables.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct MasterOffsets {
+    /// `(topic, group, queue id) → next offset`.
+    pub consumer: Vec<(String, String, i32, i64)>,
+    /// `delay level → offset`.
+    pub delay: Vec<(i32, i64)>,
+}
+
+/// Where a slave's master serves clients (`masterAddr`) and replication (`haServerAddr`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MasterAddress {
+    pub broker: String,
+    pub ha: String,
 }
 
 /// A read-only copy of the topic table.

@@ -34,6 +34,8 @@ pub enum RequestError {
     ServiceNotAvailable(String),
     SubscriptionNotExist(String),
     SubscriptionParseFailed(String),
+    /// A slave refuses what only a master may do (END_TRANSACTION).
+    SlaveNotAvailable(String),
 }
 
 impl From<crate::store::shard_store::PutError> for RequestError {
@@ -50,6 +52,12 @@ impl From<crate::store::shard_store::PutError> for RequestError {
             PutError::Append(AppendError::Failed(_)) | PutError::DiskFull { .. } => {
                 Self::ServiceNotAvailable(format!("service not available now: {error}"))
             }
+            // Java's remark for a put on a slave (its store's SERVICE_NOT_AVAILABLE status).
+            PutError::Slave => Self::ServiceNotAvailable(
+                "service not available now. It may be caused by one of the following reasons: the broker's \
+                 disk is full, messages are put to the slave, message store has been shut down, etc."
+                    .to_string(),
+            ),
             PutError::ConsumeQueue(_) => Self::System(error.to_string()),
         }
     }
@@ -73,6 +81,7 @@ impl RequestError {
             Self::ServiceNotAvailable(_) => response::SERVICE_NOT_AVAILABLE,
             Self::SubscriptionNotExist(_) => response::SUBSCRIPTION_NOT_EXIST,
             Self::SubscriptionParseFailed(_) => response::SUBSCRIPTION_PARSE_FAILED,
+            Self::SlaveNotAvailable(_) => response::SLAVE_NOT_AVAILABLE,
         }
     }
 
@@ -87,7 +96,8 @@ impl RequestError {
             | Self::Busy(reason)
             | Self::ServiceNotAvailable(reason)
             | Self::SubscriptionNotExist(reason)
-            | Self::SubscriptionParseFailed(reason) => reason.clone(),
+            | Self::SubscriptionParseFailed(reason)
+            | Self::SlaveNotAvailable(reason) => reason.clone(),
             Self::NotSupported(code) => match request::name(*code) {
                 Some(name) => format!(" request type {code} ({name}) not supported"),
                 None => format!(" request type {code} not supported"),

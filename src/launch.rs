@@ -184,6 +184,9 @@ fn advertised_address(settings: &BrokerSettings) -> Result<SocketAddr, String> {
 /// silently; an ordinary bind first makes a busy port an error, as with Java.
 fn probe_ports(settings: &BrokerSettings) -> Result<(), String> {
     let mut ports = vec![settings.net.listen_port, settings.net.listen_port - 2];
+    if settings.broker.broker_role.is_master() {
+        ports.push(settings.net.ha_port());
+    }
     if let Some(namesrv) = settings.embedded_namesrv() {
         ports.push(namesrv.net.listen_port);
     }

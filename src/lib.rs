@@ -27,6 +27,7 @@
 //! | [`protocol`] | remoting frames, both header encodings, codes, headers, bodies, message codecs |
 //! | [`runtime`] | the runtime seam: the only module that names glommio |
 //! | [`net`] | listener and connection loop |
+//! | [`replication`] | HA wire, replication pump (master), follower (slave) |
 //! | [`client`] | our Rust client, used by admin, bench and tests |
 //! | [`shards`] | the shard kinds: data shards, control duties, the nameserver |
 
@@ -35,6 +36,7 @@ pub mod config;
 pub mod limits;
 pub mod net;
 pub mod protocol;
+pub mod replication;
 pub mod runtime;
 pub mod store;
 

@@ -91,3 +91,7 @@ pub const CLIENT_OUTBOX_BYTES_MAX: usize = 1 << 20;
 
 /// Bytes a pipelined connection reads per syscall: many small replies arrive in one read.
 pub const CLIENT_READ_CHUNK_BYTES: usize = 64 * 1024;
+
+/// Largest replication frame a slave accepts: a frame holds whole records, and one record
+/// holds at most one request frame's body plus its stored header.
+pub const REPLICATION_FRAME_BYTES_MAX: usize = FRAME_SIZE_BYTES_MAX + 64 * 1024;

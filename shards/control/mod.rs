@@ -31,6 +31,7 @@ pub mod locks;
 pub mod offsets;
 mod persist;
 pub mod plane;
+pub mod slave;
 pub mod topics;
 
 use std::path::{Path, PathBuf};

@@ -61,6 +61,10 @@ pub struct ControlShard {
     pub(super) config: RefCell<super::admin::BrokerConfigState>,
     /// `brokerPermission`, changed live by UPDATE_BROKER_CONFIG.
     pub(super) broker_permission: Cell<i32>,
+    /// `brokerIP2:haListenPort`: where slaves of this broker connect.
+    ha_server_addr: String,
+    /// Slave: the master's addresses from the last REGISTER_BROKER reply that carried them.
+    pub(super) master_from_namesrv: RefCell<Option<crate::shards::messages::MasterAddress>>,
 }
 
 fn config_error(what: &str) -> impl Fn(super::ConfigFileError) -> String + '_ {
@@ -110,6 +114,8 @@ impl ControlShard {
             registered_once: Cell::new(false),
             config: RefCell::new(super::admin::BrokerConfigState::new(settings)),
             broker_permission: Cell::new(broker.broker_permission as i32),
+            ha_server_addr: format!("{}:{}", broker.broker_ip2, settings.net.ha_port()),
+            master_from_namesrv: RefCell::new(None),
         }))
     }
 
@@ -153,7 +159,7 @@ impl ControlShard {
         }
     }
 
-    async fn broadcast(&self, message: impl Fn() -> ShardMessage) {
+    pub(super) async fn broadcast(&self, message: impl Fn() -> ShardMessage) {
         for shard in (0..self.mesh.shard_count()).filter(|shard| *shard != self.mesh.shard()) {
             if let Err(error) = self.mesh.send_to(shard, message()).await {
                 tracing::error!("{error}");
@@ -189,7 +195,7 @@ impl ControlShard {
             cluster_name: self.context.cluster_name.clone(),
             broker_name: self.context.broker_name.clone(),
             broker_addr: self.context.advertised.to_string(),
-            ha_server_addr: format!("{}:{}", self.context.advertised.ip(), self.context.listen_port + 1),
+            ha_server_addr: self.ha_server_addr.clone(),
             broker_id: self.context.broker_id,
             data_version: topics.data_version(),
             topics: configs,
@@ -230,9 +236,25 @@ impl ControlShard {
                 Ok(Some(reply)) if reply.code == response::SUCCESS => {
                     tracing::debug!("register broker[{}]to name server {namesrv} OK", self.context.broker_id);
                     self.registered_once.set(true);
+                    self.note_master(&reply);
                 }
                 Ok(reply) => tracing::warn!("register to name server {namesrv} refused: {:?}", reply.map(|r| r.remark)),
                 Err(error) => tracing::warn!("register to name server {namesrv} failed: {error}"),
+            }
+        }
+    }
+
+    /// A slave learns its master from the registration reply (`masterAddr`, `haServerAddr`),
+    /// as Java's does; a reply without them (the master is gone) keeps the last known one.
+    fn note_master(&self, reply: &Command) {
+        if !self.context.is_slave() {
+            return;
+        }
+        let header = crate::protocol::headers::RegisterBrokerResponseHeader::decode(&reply.ext_fields);
+        let Ok(header) = header else { return };
+        if let (Some(broker), Some(ha)) = (header.master_addr, header.ha_server_addr) {
+            if !broker.is_empty() && !ha.is_empty() {
+                *self.master_from_namesrv.borrow_mut() = Some(crate::shards::messages::MasterAddress { broker, ha });
             }
         }
     }

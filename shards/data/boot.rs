@@ -52,7 +52,7 @@ pub fn request_stop() {
     STOP_REQUESTED.store(true, std::sync::atomic::Ordering::SeqCst);
 }
 
-fn stop_requested() -> bool {
+pub(crate) fn stop_requested() -> bool {
     STOP_REQUESTED.load(std::sync::atomic::Ordering::SeqCst)
 }
 
@@ -76,12 +76,15 @@ pub fn context_of(spec: &BootSpec) -> BrokerContext {
         short_polling_time: Duration::from_millis(broker.short_polling_time_ms),
         auto_create_topic_enable: broker.auto_create_topic_enable,
         reject_transaction_message: broker.reject_transaction_message,
-        broker_role_is_master: broker.broker_role.is_master(),
         default_topic_queue_count: broker.default_topic_queue_count,
         broker_permission: broker.broker_permission as i32,
         delay_level_count: broker.message_delay_levels_ms.len(),
         memory_window_bytes: physical_memory_bytes() / 100
             * u64::from(store.access_message_in_memory_ratio_percent_max),
+        broker_role: broker.broker_role,
+        slave_read_enable: broker.slave_read_enable,
+        slave_timeout: Duration::from_millis(store.slave_timeout_ms),
+        slave_fallbehind_bytes_max: store.ha_slave_fallbehind_bytes_max,
     }
 }
 
@@ -146,6 +149,9 @@ pub async fn run(spec: BootSpec, mesh: Mesh<ShardMessage>) -> Result<(), String>
     )
     .await
     .map_err(|error| format!("shard {shard}: {error}"))?;
+    if context_of(&spec).is_slave() {
+        store.set_replica();
+    }
     store.start_background_tasks();
     let config_directory = control::config_directory(&spec.store_root);
     std::fs::create_dir_all(&config_directory).map_err(|error| format!("{}: {error}", config_directory.display()))?;
@@ -156,6 +162,10 @@ pub async fn run(spec: BootSpec, mesh: Mesh<ShardMessage>) -> Result<(), String>
     } else {
         None
     };
+    let delay_offsets = Rc::new(RefCell::new(
+        control::DelayOffsetTable::load(&config_directory.join(format!("delayOffset-{shard}.json")))
+            .map_err(|error| error.to_string())?,
+    ));
     let data = Rc::new(DataShard {
         shard,
         shard_count,
@@ -168,6 +178,10 @@ pub async fn run(spec: BootSpec, mesh: Mesh<ShardMessage>) -> Result<(), String>
         offsets: RefCell::new(offsets),
         connections: RefCell::new(HashMap::new()),
         control: control_plane.clone().map(|plane| plane as Rc<dyn super::ControlPlane>),
+        replicas: crate::replication::pump::ReplicaSet::new(shard as u16),
+        master: RefCell::new(None),
+        pump_options: super::replica::options_of(&spec.settings),
+        delay_offsets: delay_offsets.clone(),
     });
     if let Some(plane) = &control_plane {
         plane.attach(Rc::downgrade(&data));
@@ -177,12 +191,19 @@ pub async fn run(spec: BootSpec, mesh: Mesh<ShardMessage>) -> Result<(), String>
         runtime::spawn(data.clone().inbox_loop(peer)).detach();
     }
     let embedded_namesrv = if shard == 0 { start_embedded_namesrv(&spec)? } else { None };
-    let serving = serve_ports(&spec, &data)?;
-    let delay_offsets = Rc::new(RefCell::new(
-        control::DelayOffsetTable::load(&config_directory.join(format!("delayOffset-{shard}.json")))
-            .map_err(|error| error.to_string())?,
-    ));
-    super::schedule::start(&data, delay_offsets.clone(), spec.settings.broker.message_delay_levels_ms.len());
+    let mut serving = serve_ports(&spec, &data)?;
+    if context.is_slave() {
+        serving.push(super::replica::follow(&data, &spec.settings));
+    } else {
+        serving.push(runtime::spawn(data.replicas.clone().expire_loop()));
+        if shard == 0 {
+            serving.push(super::replica::listen(&data, &spec.settings)?);
+        }
+    }
+    // A slave delivers nothing itself: the master's deliveries arrive through replication.
+    if !context.is_slave() {
+        super::schedule::start(&data, delay_offsets.clone(), spec.settings.broker.message_delay_levels_ms.len());
+    }
     super::transaction_check::start(
         &data,
         super::transaction_check::CheckSettings {
@@ -195,6 +216,9 @@ pub async fn run(spec: BootSpec, mesh: Mesh<ShardMessage>) -> Result<(), String>
     runtime::spawn(persist_offsets_loop(data.clone(), delay_offsets.clone(), offsets_interval)).detach();
     if let Some(plane) = &control_plane {
         plane.start_registration();
+        if context.is_slave() {
+            control::slave::start(plane, &data, &spec.settings);
+        }
         plane.wait_first_registration().await;
         announce_boot(&spec);
     }
@@ -212,7 +236,21 @@ pub async fn run(spec: BootSpec, mesh: Mesh<ShardMessage>) -> Result<(), String>
     drop(serving);
     drop(embedded_namesrv);
     runtime::sleep(Duration::from_millis(50)).await;
-    result
+    match FATAL.get() {
+        Some(message) if shard == 0 => Err(message.clone()),
+        _ => result,
+    }
+}
+
+/// Why the broker stopped on its own (for example: a slave whose master has another shard
+/// count); reported as the exit error.
+static FATAL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+/// Stops the broker because it cannot work as configured.
+pub fn fail(message: String) {
+    tracing::error!("{message}");
+    let _ = FATAL.set(message);
+    request_stop();
 }
 
 fn serve_ports(spec: &BootSpec, data: &Rc<DataShard>) -> Result<Vec<runtime::Task<()>>, String> {

@@ -97,6 +97,15 @@ pub(super) async fn handle_on_owner(shard: &Rc<DataShard>, request: &Command) ->
             Ok(Some(with_offset(request, offset)))
         }
         request::GET_EARLIEST_MSG_STORETIME => earliest(shard, request).await.map(Some),
+        // One shard's part of GET_ALL_CONSUMER_OFFSET / GET_ALL_DELAY_OFFSET (`gather`).
+        request::GET_ALL_CONSUMER_OFFSET => {
+            let body = shard.offsets.borrow().table.to_fastjson();
+            Ok(Some(Command::response_to(request, response::SUCCESS).with_body(body.into_bytes())))
+        }
+        request::GET_ALL_DELAY_OFFSET => {
+            let body = shard.delay_offsets.borrow().to_fastjson();
+            Ok(Some(Command::response_to(request, response::SUCCESS).with_body(body.into_bytes())))
+        }
         // Shard 0's DELETE_SUBSCRIPTIONGROUP with removeOffset, sent to every shard.
         request::DELETE_SUBSCRIPTIONGROUP => {
             let header = crate::protocol::headers::DeleteSubscriptionGroupRequestHeader::decode(&request.ext_fields)?;
@@ -167,4 +176,53 @@ fn search_by_timestamp(shard: &DataShard, request: &Command) -> Result<Command, 
             .unwrap_or(0)
     });
     Ok(with_offset(request, offset))
+}
+
+/// GET_ALL_CONSUMER_OFFSET (43) and GET_ALL_DELAY_OFFSET (45), which a slave's synchronizer
+/// calls: every shard keeps the offsets of the queues (and delay levels) it owns, so the reply
+/// is the union of every shard's `{"offsetTable":{...}}`, in Java's format.
+pub(super) async fn gather(
+    shard: &Rc<DataShard>,
+    request: &Command,
+    origin: Origin,
+) -> Result<Option<Command>, RequestError> {
+    let mut merged = serde_json::Map::new();
+    for owner in 0..shard.shard_count {
+        let Some(reply) = shard.to_owner(owner, request.clone(), origin).await else {
+            return Err(RequestError::System(format!("shard {owner} did not answer")));
+        };
+        let part: serde_json::Value =
+            crate::protocol::json::from_fastjson(&reply.body).map_err(RequestError::System)?;
+        if let Some(table) = part.get("offsetTable").and_then(|table| table.as_object()) {
+            for (key, value) in table {
+                match (merged.get_mut(key), value) {
+                    (Some(serde_json::Value::Object(known)), serde_json::Value::Object(more)) => {
+                        known.extend(more.clone());
+                    }
+                    _ => {
+                        merged.insert(key.clone(), value.clone());
+                    }
+                }
+            }
+        }
+    }
+    let body = serde_json::json!({ "offsetTable": merged });
+    let text = crate::protocol::json::unquote_integer_keys(&body.to_string());
+    Ok(Some(Command::response_to(request, response::SUCCESS).with_body(text.into_bytes())))
+}
+
+/// Slave: takes the master's offsets for the queues and delay levels this shard owns.
+pub(super) fn adopt_from_master(shard: &DataShard, offsets: &crate::shards::messages::MasterOffsets) {
+    let mut owned = shard.offsets.borrow_mut();
+    for (topic, group, queue_id, offset) in &offsets.consumer {
+        if shard.owner(topic, *queue_id) == shard.shard {
+            owned.commit(group, topic, *queue_id, *offset);
+        }
+    }
+    let mut delay = shard.delay_offsets.borrow_mut();
+    for (level, offset) in &offsets.delay {
+        if shard.owner(crate::store::SCHEDULE_TOPIC, level - 1) == shard.shard && delay.get(*level) != Some(*offset) {
+            delay.set(*level, *offset);
+        }
+    }
 }

@@ -15,6 +15,7 @@ mod admin_query;
 pub mod boot;
 mod consumer_offset;
 mod pull_message;
+pub mod replica;
 pub mod schedule;
 mod send_back;
 mod send_message;
@@ -60,8 +61,6 @@ pub struct BrokerContext {
     pub auto_create_topic_enable: bool,
     /// `rejectTransactionMessage`: half messages get NO_PERMISSION.
     pub reject_transaction_message: bool,
-    /// Only a master checks transactions back (a slave holds copies of the half messages).
-    pub broker_role_is_master: bool,
     pub default_topic_queue_count: u32,
     pub broker_permission: i32,
     pub delay_level_count: usize,
@@ -69,6 +68,20 @@ pub struct BrokerContext {
     /// `accessMessageInMemoryMaxRatio` of physical RAM): it decides where a new consumer group
     /// starts and which transfer limits apply.
     pub memory_window_bytes: u64,
+    /// `brokerRole`.
+    pub broker_role: crate::config::BrokerRole,
+    /// `slaveReadEnable`.
+    pub slave_read_enable: bool,
+    /// `slaveTimeout`: how long a SYNC_MASTER send waits for the slave.
+    pub slave_timeout: Duration,
+    /// `haSlaveFallbehindMax`: a slave lagging this much counts as absent.
+    pub slave_fallbehind_bytes_max: u64,
+}
+
+impl BrokerContext {
+    pub fn is_slave(&self) -> bool {
+        !self.broker_role.is_master()
+    }
 }
 
 /// A data shard's state. Lives on its executor only.
@@ -88,6 +101,13 @@ pub struct DataShard {
     pub connections: RefCell<HashMap<u64, Rc<Connection>>>,
     /// Shard 0's control plane (None on other shards).
     pub control: Option<Rc<dyn ControlPlane>>,
+    /// Master: this shard's slaves, which SYNC_MASTER sends wait for.
+    pub replicas: Rc<crate::replication::pump::ReplicaSet>,
+    /// Slave: the master's addresses once shard 0 learned and checked them.
+    pub master: RefCell<Option<super::messages::MasterAddress>>,
+    pub pump_options: crate::replication::pump::PumpOptions,
+    /// How far each delay level this shard owns has delivered.
+    pub delay_offsets: Rc<RefCell<crate::shards::control::DelayOffsetTable>>,
 }
 
 /// Shard 0's duties, seen from the data shard that hosts them.
@@ -182,6 +202,9 @@ impl DataShard {
             request::CONSUMER_SEND_MSG_BACK | request::VIEW_MESSAGE_BY_ID => {
                 self.route_by_offset(request.clone(), origin, "offset").await
             }
+            request::END_TRANSACTION if self.context.is_slave() => Err(RequestError::SlaveNotAvailable(
+                "Message store is slave mode, so end transaction is forbidden.".to_string(),
+            )),
             request::END_TRANSACTION => self.route_by_offset(request.clone(), origin, "commitLogOffset").await,
             request::QUERY_MESSAGE
             | request::GET_TOPIC_STATS_INFO
@@ -198,6 +221,9 @@ impl DataShard {
             | request::GET_MIN_OFFSET
             | request::GET_EARLIEST_MSG_STORETIME
             | request::SEARCH_OFFSET_BY_TIMESTAMP => consumer_offset::route(self, request.clone(), origin).await,
+            request::GET_ALL_CONSUMER_OFFSET | request::GET_ALL_DELAY_OFFSET => {
+                consumer_offset::gather(self, &request, origin).await
+            }
             request::HEART_BEAT
             | request::UNREGISTER_CLIENT
             | request::GET_CONSUMER_LIST_BY_GROUP
@@ -252,6 +278,9 @@ impl DataShard {
             }
             ShardMessage::Topics(copy) => *self.topics.borrow_mut() = copy,
             ShardMessage::Subscriptions(copy) => *self.subscriptions.borrow_mut() = copy,
+            ShardMessage::ReplicaStream { socket, peer, first } => replica::adopt(self, socket, peer, first),
+            ShardMessage::Master(address) => *self.master.borrow_mut() = address,
+            ShardMessage::OffsetsFromMaster(offsets) => consumer_offset::adopt_from_master(self, &offsets),
         }
     }
 

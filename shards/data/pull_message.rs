@@ -122,7 +122,9 @@ pub(super) async fn pull_on_owner(shard: &Rc<DataShard>, request: &Command) -> R
         return Err(RequestError::System(format!("queueId[{}] is illegal, topic:[{}]", header.queue_id, header.topic)));
     }
     let filter = filter_of(shard, &header)?;
-    if header.sys_flag & pull_flag::COMMIT_OFFSET != 0 && header.commit_offset >= 0 {
+    // A slave does not take offsets from pulls (Java: only a master stores them).
+    let master = !shard.context.is_slave();
+    if master && header.sys_flag & pull_flag::COMMIT_OFFSET != 0 && header.commit_offset >= 0 {
         shard.offsets.borrow_mut().commit(&header.consumer_group, &header.topic, header.queue_id, header.commit_offset);
     }
     let suspend = header.sys_flag & pull_flag::SUSPEND != 0;
@@ -168,15 +170,16 @@ async fn pull_once(
         ReadStatus::OffsetTooSmall | ReadStatus::OffsetOverflowBadly => response::PULL_OFFSET_MOVED,
         ReadStatus::OffsetOverflowOne | ReadStatus::OffsetFoundNull => response::PULL_NOT_FOUND,
     };
+    let (code, suggest_which_broker_id) = suggest(shard, code, &read.records);
     let mut reply = Command::response_to(request, code).with_remark(read.status.name());
     PullMessageResponseHeader {
-        suggest_which_broker_id: 0,
+        suggest_which_broker_id,
         next_begin_offset: read.next_begin_offset,
         min_offset: read.min_offset,
         max_offset: read.max_offset,
     }
     .encode(&mut reply.ext_fields);
-    if !read.records.is_empty() {
+    if code == response::SUCCESS && !read.records.is_empty() {
         let size: usize = read.records.iter().map(|record| record.len()).sum();
         let mut body = BytesMut::with_capacity(size);
         for record in &read.records {
@@ -185,6 +188,31 @@ async fn pull_once(
         reply.body = body.freeze();
     }
     reply
+}
+
+/// The subscription group's `whichBrokerWhenConsumeSlowly` default: the first slave.
+const SLOW_CONSUMER_BROKER_ID: i64 = 1;
+
+/// Which broker the consumer should pull from next (Java's PullMessageProcessor): with
+/// `slaveReadEnable`, a master sends a consumer reading further behind the log end than the
+/// memory window (`accessMessageInMemoryMaxRatio` of RAM) to its slave. A slave without
+/// `slaveReadEnable` answers PULL_RETRY_IMMEDIATELY and points at the master.
+fn suggest(shard: &DataShard, code: i32, records: &[bytes::Bytes]) -> (i32, i64) {
+    if shard.context.is_slave() {
+        if !shard.context.slave_read_enable {
+            return (response::PULL_RETRY_IMMEDIATELY, 0);
+        }
+        return (code, 0);
+    }
+    if !shard.context.slave_read_enable {
+        return (code, 0);
+    }
+    let pulled = records.last().and_then(|record| crate::protocol::record::decode(record).ok());
+    let Some(pulled) = pulled else { return (code, 0) };
+    let (_, position) = crate::store::position_of(pulled.physical_offset);
+    let behind_bytes = shard.store.log().appended().saturating_sub(position);
+    let broker = if behind_bytes > shard.context.memory_window_bytes { SLOW_CONSUMER_BROKER_ID } else { 0 };
+    (code, broker)
 }
 
 #[cfg(test)]

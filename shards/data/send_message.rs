@@ -65,6 +65,11 @@ pub(super) async fn route(
     origin: Origin,
 ) -> Result<Option<Command>, RequestError> {
     let header = SendMessageRequestHeader::decode_for(request.code, &request.ext_fields)?;
+    if shard.context.is_slave() {
+        // Java's store refuses puts on a slave with this status and remark.
+        let error = RequestError::from(crate::store::shard_store::PutError::Slave);
+        return Ok(Some(with_trace_fields(shard, error.reply_to(&request))));
+    }
     if let Err(error) = validate_topic(&header.topic) {
         return Ok(Some(with_trace_fields(shard, error.reply_to(&request))));
     }
@@ -274,7 +279,7 @@ pub(super) async fn store_on_owner(
         Ok(stored) => stored,
         Err(error) => return Ok(Some(with_trace_fields(shard, error.reply_to(request)))),
     };
-    let code = if wait && shard.context.sync_flush { wait_durable(shard, &results).await } else { response::SUCCESS };
+    let code = if wait { wait_for_copies(shard, &results).await } else { response::SUCCESS };
     let mut reply = Command::response_to(request, code);
     let message_ids: Vec<String> =
         results.iter().map(|result| message_id::encode(shard.context.advertised, result.commit_log_offset)).collect();
@@ -286,6 +291,47 @@ pub(super) async fn store_on_owner(
     }
     .encode(&mut reply.ext_fields);
     Ok(Some(with_trace_fields(shard, reply)))
+}
+
+/// Waits for what the configuration promises before a reply: the local fdatasync under
+/// SYNC_FLUSH and the slave's acknowledgement under SYNC_MASTER, both at once (protocol §9.3).
+/// When both fail the replica's status is the reply's code, as with Java.
+async fn wait_for_copies(shard: &DataShard, results: &[PutResult]) -> i32 {
+    let sync_master = shard.context.broker_role == crate::config::BrokerRole::SyncMaster;
+    let flush = async {
+        if shard.context.sync_flush {
+            wait_durable(shard, results).await
+        } else {
+            response::SUCCESS
+        }
+    };
+    let replica = async {
+        match results.last() {
+            Some(last) if sync_master => wait_replicated(shard, last.end).await,
+            _ => response::SUCCESS,
+        }
+    };
+    let (flushed, replicated) = futures_lite::future::zip(flush, replica).await;
+    if replicated != response::SUCCESS {
+        replicated
+    } else {
+        flushed
+    }
+}
+
+/// SYNC_MASTER: waits until a slave acknowledged everything before `end`. No slave (or one
+/// lagging by `haSlaveFallbehindMax`) is SLAVE_NOT_AVAILABLE at once; no acknowledgement in
+/// `slaveTimeout` is FLUSH_SLAVE_TIMEOUT. The message is stored either way, and the client
+/// gets a send result with that status, not an exception.
+async fn wait_replicated(shard: &DataShard, end: crate::store::commit_log::Position) -> i32 {
+    let context = &shard.context;
+    let Ok(acknowledged) = shard.replicas.wait(end, context.slave_fallbehind_bytes_max, context.slave_timeout) else {
+        return response::SLAVE_NOT_AVAILABLE;
+    };
+    match acknowledged.await {
+        Ok(true) => response::SUCCESS,
+        _ => response::FLUSH_SLAVE_TIMEOUT,
+    }
 }
 
 /// Waits for fdatasync of the last record; a timeout is FLUSH_DISK_TIMEOUT (the message is

@@ -56,7 +56,8 @@ pub struct CheckSettings {
 
 /// Starts the check on the shard that owns the half queue (one shard per broker).
 pub fn start(shard: &Rc<DataShard>, settings: CheckSettings) {
-    if shard.owner(TRANS_HALF_TOPIC, 0) != shard.shard || !shard.context.broker_role_is_master {
+    // A slave holds copies of the half messages; only the master asks producers.
+    if shard.owner(TRANS_HALF_TOPIC, 0) != shard.shard || shard.context.is_slave() {
         return;
     }
     let shard = shard.clone();

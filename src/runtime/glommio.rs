@@ -133,6 +133,28 @@ pub async fn tcp_connect(address: SocketAddr, timeout: Duration) -> io::Result<T
     net::TcpStream::connect_timeout(address, timeout).await.map_err(|error| io::Error::other(error.to_string()))
 }
 
+/// Detaches a connection from this executor so that another one can adopt it: returns a
+/// duplicate of its socket; the original descriptor closes with `stream`. Nothing buffered is
+/// lost: these streams do not read ahead.
+pub fn detach_stream(stream: TcpStream) -> io::Result<std::os::fd::OwnedFd> {
+    use std::os::fd::{AsRawFd, FromRawFd};
+    // SAFETY: dup returns a new descriptor (or -1) that we own from here on.
+    let fd = unsafe { libc::dup(stream.as_raw_fd()) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    drop(stream);
+    // SAFETY: `fd` is a fresh descriptor owned by nobody else.
+    Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) })
+}
+
+/// Adopts a connection detached on another executor (`detach_stream`).
+pub fn adopt_stream(fd: std::os::fd::OwnedFd) -> TcpStream {
+    use std::os::fd::{FromRawFd, IntoRawFd};
+    // SAFETY: the descriptor is a connected TCP socket handed over whole.
+    unsafe { net::TcpStream::from_raw_fd(fd.into_raw_fd()) }
+}
+
 /// A bounded single-executor channel.
 pub fn channel_bounded<T>(capacity: usize) -> (ChannelSender<T>, ChannelReceiver<T>) {
     local_channel::new_bounded(capacity)

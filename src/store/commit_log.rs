@@ -83,6 +83,33 @@ impl fmt::Display for AppendError {
     }
 }
 
+/// Why a record from the master cannot be appended on a slave.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ReplicaAppendError {
+    /// The master sent another position than the slave's log end.
+    Mismatch {
+        expected: Position,
+        received: Position,
+    },
+    Malformed(String),
+    /// Too much waits for the disk: retry after the flusher caught up.
+    Busy,
+    Failed(String),
+}
+
+impl fmt::Display for ReplicaAppendError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Mismatch { expected, received } => {
+                write!(f, "the master sent position {received} but this log ends at {expected}")
+            }
+            Self::Malformed(reason) => write!(f, "malformed replicated record: {reason}"),
+            Self::Busy => f.write_str("the flusher is behind"),
+            Self::Failed(reason) => write!(f, "the store refuses writes: {reason}"),
+        }
+    }
+}
+
 /// How a durability wait ends.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum DurabilityError {
@@ -134,6 +161,8 @@ pub struct CommitLog<S: Storage> {
     /// extents, which ext4 and XFS must convert, and io_uring then punts the write to a worker
     /// thread: measured here, 3 ms instead of 90 µs. The flusher zeroes ahead of `written`.
     pub(crate) zeroed: Position,
+    /// Replication pumps waiting for the next append (woken by every append).
+    pub(crate) append_wakers: Vec<std::task::Waker>,
 }
 
 /// The 20-digit file name of a segment.
@@ -172,6 +201,7 @@ impl<S: Storage> CommitLog<S> {
             sync_count: 0,
             appended_records_count: 0,
             zeroed: end.div_ceil(4096) * 4096,
+            append_wakers: Vec::new(),
         }
     }
 
@@ -275,6 +305,96 @@ impl<S: Storage> CommitLog<S> {
         self.appended = position + bytes.len() as u64;
         self.hot_bytes += bytes.len();
         self.hot.push_back(HotRecord { position, bytes });
+        for waker in self.append_wakers.drain(..) {
+            waker.wake();
+        }
+    }
+
+    /// Wakes `waker` at the next append (a replication pump with nothing left to send).
+    pub fn wake_on_append(&mut self, waker: &std::task::Waker) {
+        if !self.append_wakers.iter().any(|known| known.will_wake(waker)) {
+            self.append_wakers.push(waker.clone());
+        }
+    }
+
+    /// Hot records from exactly `position` on, at most `bytes_max` of them (but at least one),
+    /// ending after a blank record (the next record starts a new segment). `None` when
+    /// `position` is below the hot window (the caller reads the disk); empty at the end.
+    pub fn hot_records_from(&self, position: Position, bytes_max: usize) -> Option<Vec<(Position, Bytes)>> {
+        if position >= self.appended {
+            return Some(Vec::new());
+        }
+        let index = self.hot.partition_point(|record| record.position < position);
+        let first = self.hot.get(index)?;
+        if first.position != position {
+            return None;
+        }
+        let mut records = Vec::new();
+        let mut bytes = 0usize;
+        for record in self.hot.range(index..) {
+            if !records.is_empty() && bytes + record.bytes.len() > bytes_max {
+                break;
+            }
+            bytes += record.bytes.len();
+            records.push((record.position, record.bytes.clone()));
+            if record::peek_size_and_magic(&record.bytes).is_some_and(|(_, magic)| magic == record::MAGIC_BLANK) {
+                break;
+            }
+        }
+        Some(records)
+    }
+
+    /// Slave side: appends one record received from the master at the same position, so the
+    /// two logs stay byte-identical. An empty log may start at a segment boundary (the master
+    /// no longer has older segments). A blank record ends the segment, as on the master.
+    pub fn append_replicated(&mut self, position: Position, bytes: Bytes) -> Result<(), ReplicaAppendError> {
+        if let Some(reason) = &self.failure {
+            return Err(ReplicaAppendError::Failed(reason.clone()));
+        }
+        if position != self.appended {
+            let empty = self.appended == 0 && self.segment_starts.is_empty();
+            if !(empty && position % self.options.segment_size_bytes == 0) {
+                return Err(ReplicaAppendError::Mismatch { expected: self.appended, received: position });
+            }
+            self.restart_empty_at(position);
+        }
+        let Some((size, magic)) = record::peek_size_and_magic(&bytes) else {
+            return Err(ReplicaAppendError::Malformed(format!("a record of {} bytes at {position}", bytes.len())));
+        };
+        let remaining = self.options.segment_size_bytes - position % self.options.segment_size_bytes;
+        let unwritten_bytes = (self.appended - self.written) as usize;
+        if unwritten_bytes + bytes.len() > self.options.unwritten_bytes_max {
+            return Err(ReplicaAppendError::Busy);
+        }
+        if magic == record::MAGIC_BLANK {
+            if size as u64 != remaining || bytes.len() != BLANK_SIZE_BYTES {
+                return Err(ReplicaAppendError::Malformed(format!("blank record of {size} at {position}")));
+            }
+            self.push_hot(position, bytes);
+            self.appended = position + remaining;
+        } else {
+            let fits = size as usize == bytes.len() && bytes.len() as u64 + BLANK_SIZE_BYTES as u64 <= remaining;
+            if magic != record::MAGIC_MESSAGE || !fits {
+                return Err(ReplicaAppendError::Malformed(format!(
+                    "record size {size} magic {magic:#x} at {position}"
+                )));
+            }
+            self.push_hot(position, bytes);
+        }
+        self.appended_records_count += 1;
+        self.wake_flusher();
+        Ok(())
+    }
+
+    /// Moves an empty log to `position` (a segment start).
+    fn restart_empty_at(&mut self, position: Position) {
+        assert!(self.hot.is_empty() && self.appended == 0);
+        self.appended = position;
+        self.written = position;
+        self.synced = position;
+        self.zeroed = position;
+        self.tail_block.clear();
+        self.assert_invariants();
     }
 
     pub fn wake_flusher(&mut self) {

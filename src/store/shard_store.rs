@@ -19,7 +19,9 @@ use std::time::Duration;
 use bytes::Bytes;
 
 use super::checkpoint::Checkpoint;
-use super::commit_log::{self, AppendError, CommitLog, CommitLogOptions, DurableReceiver, FlushMode, Position};
+use super::commit_log::{
+    self, AppendError, CommitLog, CommitLogOptions, DurableReceiver, FlushMode, Position, ReplicaAppendError,
+};
 use super::consume_queue::{ConsumeQueue, ConsumeQueues, Unit};
 use super::index::IndexStore;
 use super::recovery::{self, RecoveryMode, ScannedRecord};
@@ -161,6 +163,8 @@ pub enum PutError {
     },
     /// Topic or properties past the record format's limits.
     Illegal(String),
+    /// This store is a slave's copy of its master's log: only replication appends to it.
+    Slave,
     ConsumeQueue(String),
 }
 
@@ -172,6 +176,7 @@ impl fmt::Display for PutError {
                 write!(f, "service not available now, maybe disk full ({used_ratio_percent}% used)")
             }
             Self::Illegal(reason) => write!(f, "message illegal: {reason}"),
+            Self::Slave => f.write_str("messages are put to the slave"),
             Self::ConsumeQueue(reason) => write!(f, "consume queue: {reason}"),
         }
     }
@@ -201,6 +206,9 @@ pub struct ShardStore<S: Storage> {
     disk_full_percent: Cell<Option<u32>>,
     /// How the last open went, for logs and tests.
     pub recovered: RecoverySummary,
+    /// A slave's store: `put` is refused, only `apply_replicated` appends, so the log stays a
+    /// byte-identical copy of the master's.
+    replica: Cell<bool>,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -266,6 +274,7 @@ impl<S: Storage> ShardStore<S> {
             flusher: RefCell::new(None),
             disk_full_percent: Cell::new(None),
             recovered: RecoverySummary { scanned: scan, records_replayed: replayed, log_end },
+            replica: Cell::new(false),
         });
         // From here on a crash must scan: the clean checkpoint no longer describes the log.
         store.write_checkpoint(false).map_err(open_error("checkpoint"))?;
@@ -459,8 +468,16 @@ impl<S: Storage> ShardStore<S> {
         found
     }
 
+    /// Makes this store a slave's copy: from now on `put` is refused.
+    pub fn set_replica(&self) {
+        self.replica.set(true);
+    }
+
     /// Appends a message; see the module doc.
     pub fn put(&self, message: &MessageToStore<'_>) -> Result<PutResult, PutError> {
+        if self.replica.get() {
+            return Err(PutError::Slave);
+        }
         if let Some(used_ratio_percent) = self.disk_full_percent.get() {
             return Err(PutError::DiskFull { used_ratio_percent });
         }
@@ -537,6 +554,55 @@ impl<S: Storage> ShardStore<S> {
             store_timestamp,
             end: position + size_bytes as u64,
         })
+    }
+
+    /// Slave side: appends the records of one replication frame at `position` (the same
+    /// positions as on the master) and dispatches them to consume queues and the index, as
+    /// recovery does. Returns the queues that got messages (their parked pulls can be woken)
+    /// and the log end after the frame. Nothing is applied when the flusher is too far behind
+    /// (`Busy`): the caller waits and offers the frame again.
+    pub fn apply_replicated(
+        &self,
+        position: Position,
+        bytes: &Bytes,
+    ) -> Result<(Vec<(String, i32)>, Position), ReplicaAppendError> {
+        let records = split_records(position, bytes, self.options.segment_size_bytes)?;
+        {
+            let log = self.log.borrow();
+            let unwritten = (log.appended() - log.written()) as usize;
+            if unwritten + bytes.len() > self.options.unwritten_bytes_max {
+                return Err(ReplicaAppendError::Busy);
+            }
+        }
+        let mut touched: Vec<(String, i32)> = Vec::new();
+        let mut queues = self.queues.borrow_mut();
+        let mut index = self.index.borrow_mut();
+        for (at, record) in records {
+            self.log.borrow_mut().append_replicated(at, record.clone())?;
+            if record.len() == record::BLANK_SIZE_BYTES {
+                continue;
+            }
+            let scanned = ScannedRecord { position: at, bytes: &record };
+            let queue = dispatch_scanned(
+                self.options.shard,
+                &self.options.delay_levels_ms,
+                &scanned,
+                &mut queues,
+                index.as_mut(),
+            );
+            if let Some((topic, queue_id)) = queue {
+                if !touched.iter().any(|(known, id)| known == topic && *id == queue_id) {
+                    touched.push((topic.to_string(), queue_id));
+                }
+            }
+        }
+        let end = self.log.borrow().appended();
+        Ok((touched, end))
+    }
+
+    /// The commit log cell, for the replication pump that runs on this shard.
+    pub fn log_cell(&self) -> Rc<RefCell<CommitLog<S>>> {
+        self.log.clone()
     }
 
     /// Resolves when everything up to `end` is synced.
@@ -641,6 +707,37 @@ impl<S: Storage> ShardStore<S> {
     }
 }
 
+/// Splits a replication frame into its records (zero-copy slices). A blank record may only
+/// end a frame; a frame never ends inside a record.
+fn split_records(
+    position: Position,
+    bytes: &Bytes,
+    segment_size_bytes: u64,
+) -> Result<Vec<(Position, Bytes)>, ReplicaAppendError> {
+    let mut records = Vec::new();
+    let mut at = 0usize;
+    while at < bytes.len() {
+        let here = position + at as u64;
+        let malformed = |reason: String| ReplicaAppendError::Malformed(format!("{reason} at {here}"));
+        let (size, magic) =
+            record::peek_size_and_magic(&bytes[at..]).ok_or_else(|| malformed("a cut record header".into()))?;
+        if magic == record::MAGIC_BLANK {
+            let remaining = segment_size_bytes - here % segment_size_bytes;
+            if at + record::BLANK_SIZE_BYTES != bytes.len() || size as u64 != remaining {
+                return Err(malformed(format!("a blank record of {size} bytes inside a frame")));
+            }
+            records.push((here, bytes.slice(at..)));
+            break;
+        }
+        if size < record::BLANK_SIZE_BYTES as i32 || at + size as usize > bytes.len() {
+            return Err(malformed(format!("a record of {size} bytes in a frame of {}", bytes.len())));
+        }
+        records.push((here, bytes.slice(at..at + size as usize)));
+        at += size as usize;
+    }
+    Ok(records)
+}
+
 fn commit_log_options(options: &StoreOptions) -> CommitLogOptions {
     CommitLogOptions {
         directory: options.commit_log_directory.clone(),
@@ -652,16 +749,18 @@ fn commit_log_options(options: &StoreOptions) -> CommitLogOptions {
 }
 
 /// Recovery: puts a scanned record back into its consume queue and the index.
-fn dispatch_scanned(
+/// Returns the record's queue, if it went to one.
+fn dispatch_scanned<'a>(
     shard: u16,
     delay_levels_ms: &[i64],
-    scanned: &ScannedRecord<'_>,
+    scanned: &ScannedRecord<'a>,
     queues: &mut ConsumeQueues,
     index: Option<&mut IndexStore>,
-) {
+) -> Option<(&'a str, i32)> {
     let Ok(decoded) = record::decode(scanned.bytes) else {
-        return; // recovery checked it already
+        return None; // recovery checked it already
     };
+    let mut dispatched = None;
     let offset = commit_log_offset(shard, scanned.position);
     assert_eq!(decoded.physical_offset, offset, "a record knows where it lives");
     let properties = Properties::parse(decoded.properties);
@@ -674,8 +773,9 @@ fn dispatch_scanned(
             // An empty queue takes the record's offset as its start (its files were lost or
             // retention removed them), as RocketMQ rebuilds it.
             Ok(queue) if queue.max_offset() == decoded.queue_offset || queue.max_offset() == 0 => {
-                if let Err(error) = queue.append(decoded.queue_offset, unit) {
-                    tracing::error!("recovery: consume queue append failed: {error}");
+                match queue.append(decoded.queue_offset, unit) {
+                    Ok(_) => dispatched = Some((decoded.topic, decoded.queue_id)),
+                    Err(error) => tracing::error!("recovery: consume queue append failed: {error}"),
                 }
             }
             Ok(queue) if queue.max_offset() > decoded.queue_offset => {} // already there
@@ -695,6 +795,7 @@ fn dispatch_scanned(
             let _ = index.put_topic_key(decoded.topic, key, offset, decoded.store_timestamp);
         }
     }
+    dispatched
 }
 
 /// Scheduled messages (queue n-1 of `SCHEDULE_TOPIC_XXXX` holds delay level n) carry their

@@ -5,7 +5,8 @@
 // BROADCAST=1 for broadcasting.
 const { Consumer } = require('ali-ons');
 
-const nameSrv = process.env.NAMESRV || '127.0.0.1:9876';
+// Several nameservers: `host:port;host:port`, as Java's namesrvAddr.
+const nameSrv = (process.env.NAMESRV || '127.0.0.1:9876').split(';');
 const expect = Number(process.env.EXPECT || 3);
 const consumer = new Consumer({
   httpclient: { request() { throw new Error('no http'); } },
