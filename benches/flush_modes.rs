@@ -26,14 +26,16 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use ringmq::protocol::Header;
+
 use hdrhistogram::Histogram;
 use serde_json::{json, Value};
 
 use ringmq::client::{AdminApi, BlockingClient};
 use ringmq::runtime::{self, DmaStorage, SegmentFile, Storage};
 
-/// Flip to `true` when replication merges: the master/slave rows below then run too.
-const REPLICATION_AVAILABLE: bool = false;
+/// The master/slave rows run (replication is built); `false` would measure single brokers only.
+const REPLICATION_AVAILABLE: bool = true;
 
 /// A durability mode: the property sets of its brokers (the first is the master, whose
 /// embedded nameserver the others register with).
@@ -46,8 +48,8 @@ struct Mode {
 const MODES: &[Mode] = &[
     Mode { name: "ASYNC_FLUSH", brokers: &["flushDiskType=ASYNC_FLUSH"], needs_replication: false },
     Mode { name: "SYNC_FLUSH", brokers: &["flushDiskType=SYNC_FLUSH"], needs_replication: false },
-    // Master/slave rows: the lead adds the HA keys (haListenPort, haMasterAddress, …) here
-    // when replication lands, then flips REPLICATION_AVAILABLE.
+    // Master/slave rows: the slave (same brokerName, brokerId 1) finds its master through the
+    // master's embedded nameserver; the HA port is listenPort+1 (`free_port` keeps it free).
     Mode {
         name: "ASYNC_MASTER",
         brokers: &[
@@ -223,7 +225,44 @@ fn start_mode(settings: &Settings, mode: &Mode) -> Vec<Broker> {
         let pid = child.id();
         brokers.push(Broker { child, address: format!("127.0.0.1:{port}"), pid });
     }
+    if brokers.len() > 1 {
+        wait_until_replicating(&brokers[0].address, mode.name);
+    }
     brokers
+}
+
+/// A SYNC_MASTER answers SLAVE_NOT_AVAILABLE until its slave has connected and caught up:
+/// probe sends until one is acknowledged by the slave too (an ASYNC_MASTER's first probe
+/// succeeds; its slave catches up during the warm-up).
+fn wait_until_replicating(master: &str, mode: &str) {
+    let mut client = BlockingClient::new(Duration::from_secs(5));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let mut send = ringmq::protocol::Command::request(ringmq::protocol::request::SEND_MESSAGE_V2, 0);
+        ringmq::protocol::headers::SendMessageRequestHeaderV2 {
+            a: "BenchProbe".into(),
+            b: "BenchProbe".into(),
+            c: "TBW102".into(),
+            d: 1,
+            e: 0,
+            f: 0,
+            g: 0,
+            h: 0,
+            i: Some("WAIT\u{1}true".into()),
+            j: Some(0),
+            k: Some(false),
+            l: None,
+            m: Some(false),
+        }
+        .encode(&mut send.ext_fields);
+        send.body = bytes::Bytes::from_static(b"probe");
+        let code = client.invoke(master, send).map(|reply| reply.code);
+        if code.as_ref().is_ok_and(|code| *code == ringmq::protocol::response::SUCCESS) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{mode}: the master never acknowledged a replicated send: {code:?}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
 }
 
 /// (utime + stime in µs, VmHWM in KiB) of a process.
@@ -579,7 +618,13 @@ fn main() {
         }))).collect::<serde_json::Map<String, Value>>(),
     });
     eprintln!("baselines: {baselines}");
-    let modes: Vec<&Mode> = MODES.iter().filter(|mode| REPLICATION_AVAILABLE || !mode.needs_replication).collect();
+    // The smoke run proves one mode of each kind works end to end, briefly.
+    let smoke_modes = ["ASYNC_FLUSH", "SYNC_FLUSH", "SYNC_MASTER"];
+    let modes: Vec<&Mode> = MODES
+        .iter()
+        .filter(|mode| REPLICATION_AVAILABLE || !mode.needs_replication)
+        .filter(|mode| !settings.smoke || smoke_modes.contains(&mode.name))
+        .collect();
     let mut runs: Vec<Value> = Vec::new();
     for repetition in 0..settings.repetitions {
         for mode in &modes {
