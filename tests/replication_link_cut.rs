@@ -229,14 +229,19 @@ fn log_files(store: &Path) -> Vec<(String, Vec<u8>)> {
     files
 }
 
-/// Waits until every slave segment equals the master's segment of the same name.
+/// Waits until every slave segment equals the master's segment of the same name (or is zeros).
 fn wait_identical(master: &Member, slave: &Member) {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let ours = log_files(&master.store);
         let theirs = log_files(&slave.store);
+        // A segment the master has not created yet (each flusher zeroes ahead at its own pace)
+        // must hold only zeros on the slave.
         let same = !theirs.is_empty()
-            && theirs.iter().all(|(name, bytes)| ours.iter().any(|(other, mine)| other == name && mine == bytes));
+            && theirs.iter().all(|(name, bytes)| match ours.iter().find(|(other, _)| other == name) {
+                Some((_, mine)) => mine == bytes,
+                None => bytes.iter().all(|byte| *byte == 0),
+            });
         let holds_records = theirs.iter().any(|(_, bytes)| bytes.iter().any(|byte| *byte != 0));
         if same && holds_records {
             return;
