@@ -771,10 +771,11 @@ pub static KEYS: &[KeyRow] = &[
         host("usable CPUs (nCPU)", host::cpus), HM,
         "Shards (one executor pinned to one CPU each) the broker runs. Recorded in the store on \
          first start; an existing store refuses another count."),
-    row(Ringmq, "shardSpinBeforeParkMicros", Kind::int(0, SPIN_BEFORE_PARK_MICROS_MAX), text("100"), H,
+    row(Ringmq, "shardSpinBeforeParkMicros", Kind::int(0, SPIN_BEFORE_PARK_MICROS_MAX), text("500"), H,
         "How long an idle shard polls its io_uring rings before it sleeps in the kernel. A request \
          that finds its shard polling skips a wake-up (~30 µs on a VM); spinning costs CPU only \
-         while a shard is idle but recently busy. 0 sleeps at once. See tuning.md."),
+         while a shard is idle but recently busy. 0 sleeps at once; a SLAVE defaults to 0. See \
+         tuning.md."),
     row(Ringmq, "namesrvListenPort", PORT, text("9876"), H,
         "Port of the nameserver that ringmq broker embeds when no namesrvAddr is configured (no \
          -n, no namesrvAddr key, no NAMESRV_ADDR); unused otherwise."),
