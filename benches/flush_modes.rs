@@ -128,12 +128,13 @@ fn settings() -> Settings {
             split,
             directory: directory.join("smoke"),
         },
+        // Five modes × five scenarios × three repetitions in under 3 minutes.
         (false, true) => Settings {
             smoke,
             repetitions: 3,
-            duration_s: 3,
+            duration_s: 2,
             warmup_s: 1,
-            preload: 200_000,
+            preload: 100_000,
             baseline: Duration::from_secs(2),
             split,
             directory,
