@@ -8,12 +8,37 @@ use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 /// A port nobody listens on right now (the OS picks it; a race with another process is
 /// possible but harmless on a test machine).
+/// Listener ports for the tests come from below the kernel's ephemeral range (32768 and up),
+/// so that an outgoing connection of a test running in parallel cannot take one between this
+/// check and the broker's bind (a broker binds listenPort-2, listenPort and listenPort+1). A
+/// process-wide counter hands every call its own 4 ports; the start depends on the pid so that
+/// test binaries run one after another do not reuse the same ports.
+fn next_port_block() -> u16 {
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    const FIRST: u32 = 12_000;
+    const SPAN: u32 = 20_000;
+    let base = (std::process::id() * 97) % SPAN;
+    let block = NEXT.fetch_add(4, Ordering::Relaxed);
+    (FIRST + (base + block) % SPAN) as u16 + 2
+}
+
+fn bindable(port: u16) -> bool {
+    TcpListener::bind(("0.0.0.0", port)).is_ok()
+}
+
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    for _ in 0..1000 {
+        let port = next_port_block();
+        if bindable(port) {
+            return port;
+        }
+    }
+    panic!("no free port below the ephemeral range");
 }
 
 /// A fresh scratch directory under target/, removed when dropped.
@@ -151,14 +176,9 @@ pub fn run_node(script: &str, args: &[&str], namesrv: &str) -> String {
 
 /// A listen port whose fast port (-2) and HA port (+1) are free too.
 pub fn free_broker_port() -> u16 {
-    for _ in 0..100 {
-        let port = free_port();
-        if !(1030..=65000).contains(&port) {
-            continue;
-        }
-        let all_free =
-            [port - 2, port, port + 1].iter().all(|candidate| TcpListener::bind(("0.0.0.0", *candidate)).is_ok());
-        if all_free {
+    for _ in 0..1000 {
+        let port = next_port_block();
+        if [port - 2, port, port + 1].into_iter().all(bindable) {
             return port;
         }
     }
