@@ -160,39 +160,34 @@ fn stored_count(client: &mut BlockingClient, broker: &Broker, topic: &str, queue
         .sum()
 }
 
-#[test]
-fn cpp_transactional_producer_commits_rolls_back_and_leaves_unknown_pending() {
-    let scratch = Scratch::new("py-transaction");
-    let broker = start_broker(&scratch, "py-transaction", "");
-    let topic = "PyTxTopic";
+/// Runs the transactional producer driver (rocketmq-client-python 2.0.0 over the cpp 2.1.0
+/// library) against `broker` with `settings` as environment; its stdout, after a clean exit.
+fn run_transactions(broker: &Broker, topic: &str, settings: &[(&str, &str)]) -> String {
     let library = cpp_library_dir();
-    let (sent, status) = run_python(
-        "vtx",
-        "transaction.py",
-        &broker.namesrv,
-        &[("TOPIC", topic), ("COUNT", "6"), ("LD_LIBRARY_PATH", &library)],
-    );
+    let mut environment = vec![("TOPIC", topic), ("LD_LIBRARY_PATH", library.as_str())];
+    environment.extend_from_slice(settings);
+    let (sent, status) = run_python("vtx", "transaction.py", &broker.namesrv, &environment);
     assert_eq!(status, Some(0), "{sent}");
-    let results: Vec<&str> = sent.lines().filter(|line| line.starts_with("TX_RESULT ")).collect();
-    assert_eq!(results.len(), 6, "six transactional sends: {sent}");
+    sent
+}
 
-    // END_TRANSACTION is oneway: wait (bounded) until the broker has written every op message,
-    // then count exactly. Half topic: every send; op topic: commits and rollbacks; the real
-    // topic: the commits only (indices 0 and 3).
-    let mut client = BlockingClient::new(Duration::from_secs(5));
+/// Waits (bounded) until `topic` holds at least `count` messages: the broker's writes after a
+/// oneway END_TRANSACTION or a check-back happen after the producer is told nothing.
+fn wait_stored(client: &mut BlockingClient, broker: &Broker, topic: &str, queue_count: i32, count: i64) {
     let deadline = Instant::now() + Duration::from_secs(60);
-    while stored_count(&mut client, &broker, "RMQ_SYS_TRANS_OP_HALF_TOPIC", 1) < 4 && Instant::now() < deadline {
+    while stored_count(client, broker, topic, queue_count) < count && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(100));
     }
-    assert_eq!(stored_count(&mut client, &broker, "RMQ_SYS_TRANS_HALF_TOPIC", 1), 6);
-    assert_eq!(stored_count(&mut client, &broker, "RMQ_SYS_TRANS_OP_HALF_TOPIC", 1), 4);
-    assert_eq!(stored_count(&mut client, &broker, topic, 8), 2, "only the committed messages reach the topic");
+}
 
+/// The bodies a push consumer (cpp 2.1.0) of a new `group` receives from `topic`, sorted.
+fn consumed_bodies(broker: &Broker, topic: &str, group: &str, expect: usize) -> Vec<String> {
+    let expect = expect.to_string();
     let (consumed, _status) = run_python(
         "vcvs",
         "consumer.py",
         &broker.namesrv,
-        &[("TOPIC", topic), ("GROUP", "PyTxConsumers"), ("EXPECT", "2"), ("RUN_SECS", "60")],
+        &[("TOPIC", topic), ("GROUP", group), ("EXPECT", &expect), ("RUN_SECS", "60")],
     );
     let mut bodies: Vec<String> = consumed
         .lines()
@@ -200,7 +195,28 @@ fn cpp_transactional_producer_commits_rolls_back_and_leaves_unknown_pending() {
         .map(|line| line.split('|').nth(4).unwrap().to_string())
         .collect();
     bodies.sort();
-    assert_eq!(bodies, ["Tx 0", "Tx 3"], "the committed messages are consumed: {consumed}");
+    bodies
+}
+
+#[test]
+fn cpp_transactional_producer_commits_rolls_back_and_leaves_unknown_pending() {
+    let scratch = Scratch::new("py-transaction");
+    let broker = start_broker(&scratch, "py-transaction", "");
+    let topic = "PyTxTopic";
+    let sent = run_transactions(&broker, topic, &[("COUNT", "6")]);
+    let results: Vec<&str> = sent.lines().filter(|line| line.starts_with("TX_RESULT ")).collect();
+    assert_eq!(results.len(), 6, "six transactional sends: {sent}");
+
+    // END_TRANSACTION is oneway: wait (bounded) until the broker has written every op message,
+    // then count exactly. Half topic: every send; op topic: commits and rollbacks; the real
+    // topic: the commits only (indices 0 and 3).
+    let mut client = BlockingClient::new(Duration::from_secs(5));
+    wait_stored(&mut client, &broker, "RMQ_SYS_TRANS_OP_HALF_TOPIC", 1, 4);
+    assert_eq!(stored_count(&mut client, &broker, "RMQ_SYS_TRANS_HALF_TOPIC", 1), 6);
+    assert_eq!(stored_count(&mut client, &broker, "RMQ_SYS_TRANS_OP_HALF_TOPIC", 1), 4);
+    assert_eq!(stored_count(&mut client, &broker, topic, 8), 2, "only the committed messages reach the topic");
+    let bodies = consumed_bodies(&broker, topic, "PyTxConsumers", 2);
+    assert_eq!(bodies, ["Tx 0", "Tx 3"], "the committed messages are consumed");
 }
 
 /// Transaction check-back: every local transaction answers UNKNOWN; the broker asks the
@@ -216,46 +232,19 @@ fn cpp_transactional_producer_is_checked_back_and_its_commit_delivers_the_messag
         "transactionTimeOut=1000\ntransactionCheckInterval=500\ntransactionCheckMax=15",
     );
     let topic = "PyTxCheckTopic";
-    let library = cpp_library_dir();
-    let (sent, status) = run_python(
-        "vtx",
-        "transaction.py",
-        &broker.namesrv,
-        &[
-            ("TOPIC", topic),
-            ("COUNT", "3"),
-            ("LOCAL", "UNKNOWN"),
-            ("CHECK", "COMMIT"),
-            ("CHECKS_EXPECTED", "3"),
-            ("STAY_SECS", "60"),
-            ("LD_LIBRARY_PATH", &library),
-        ],
-    );
-    assert_eq!(status, Some(0), "{sent}");
+    let settings =
+        [("COUNT", "3"), ("LOCAL", "UNKNOWN"), ("CHECK", "COMMIT"), ("CHECKS_EXPECTED", "3"), ("STAY_SECS", "60")];
+    let sent = run_transactions(&broker, topic, &settings);
     let mut checked: Vec<&str> = sent.lines().filter_map(|line| line.strip_prefix("CHECKED ")).collect();
     checked.sort();
     checked.dedup();
     assert_eq!(checked, ["0", "1", "2"], "every half message was checked back: {sent}");
 
     let mut client = BlockingClient::new(Duration::from_secs(5));
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while stored_count(&mut client, &broker, topic, 8) < 3 && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait_stored(&mut client, &broker, topic, 8, 3);
     assert_eq!(stored_count(&mut client, &broker, topic, 8), 3, "the checked commits reach the topic");
-    let (consumed, _status) = run_python(
-        "vcvs",
-        "consumer.py",
-        &broker.namesrv,
-        &[("TOPIC", topic), ("GROUP", "PyTxCheckConsumers"), ("EXPECT", "3"), ("RUN_SECS", "60")],
-    );
-    let mut bodies: Vec<String> = consumed
-        .lines()
-        .filter(|line| line.starts_with("RECEIVED|"))
-        .map(|line| line.split('|').nth(4).unwrap().to_string())
-        .collect();
-    bodies.sort();
-    assert_eq!(bodies, ["Tx 0", "Tx 1", "Tx 2"], "each committed message is consumed once: {consumed}");
+    let bodies = consumed_bodies(&broker, topic, "PyTxCheckConsumers", 3);
+    assert_eq!(bodies, ["Tx 0", "Tx 1", "Tx 2"], "each committed message is consumed once");
 }
 
 /// A producer that never decides: after transactionCheckMax checks the half message is moved
@@ -269,30 +258,14 @@ fn a_half_message_checked_transaction_check_max_times_is_discarded() {
         "transactionTimeOut=500\ntransactionCheckInterval=300\ntransactionCheckMax=2",
     );
     let topic = "PyTxDiscardTopic";
-    let library = cpp_library_dir();
-    let (sent, status) = run_python(
-        "vtx",
-        "transaction.py",
-        &broker.namesrv,
-        &[
-            ("TOPIC", topic),
-            ("COUNT", "2"),
-            ("LOCAL", "UNKNOWN"),
-            ("CHECK", "UNKNOWN"),
-            ("CHECKS_EXPECTED", "4"),
-            ("STAY_SECS", "60"),
-            ("LD_LIBRARY_PATH", &library),
-        ],
-    );
-    assert_eq!(status, Some(0), "{sent}");
+    let settings =
+        [("COUNT", "2"), ("LOCAL", "UNKNOWN"), ("CHECK", "UNKNOWN"), ("CHECKS_EXPECTED", "4"), ("STAY_SECS", "60")];
+    let sent = run_transactions(&broker, topic, &settings);
     let checks = sent.lines().filter(|line| line.starts_with("CHECKED ")).count();
     assert_eq!(checks, 4, "two checks per half message: {sent}");
 
     let mut client = BlockingClient::new(Duration::from_secs(5));
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while stored_count(&mut client, &broker, "TRANS_CHECK_MAX_TIME_TOPIC", 1) < 2 && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait_stored(&mut client, &broker, "TRANS_CHECK_MAX_TIME_TOPIC", 1, 2);
     assert_eq!(stored_count(&mut client, &broker, "TRANS_CHECK_MAX_TIME_TOPIC", 1), 2);
     // Two original halves, then one renewed copy per check.
     assert_eq!(stored_count(&mut client, &broker, "RMQ_SYS_TRANS_HALF_TOPIC", 1), 2 + 4);

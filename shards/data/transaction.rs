@@ -100,7 +100,7 @@ async fn store_commit(
         max_reconsume_times: None,
     });
     let reply = send_message::route(shard, with_body(send, half.body), origin).await?;
-    expect_stored(reply, "commit")
+    expect_stored(reply, "commit").map(drop)
 }
 
 /// Marks the half message done: an op message in the op topic's queue 0.
@@ -133,7 +133,7 @@ async fn store_op(
     // Straight to the owner: the op topic is closed to clients' sends, so not through `route`.
     let owner = shard.owner(TRANS_OP_HALF_TOPIC, 0);
     let reply = shard.to_owner(owner, with_body(send, body.as_bytes()), origin).await;
-    expect_stored(reply, "op")
+    expect_stored(reply, "op").map(drop)
 }
 
 pub(super) fn send_request(header: SendMessageRequestHeader) -> Command {
@@ -147,9 +147,10 @@ pub(super) fn with_body(mut send: Command, body: &[u8]) -> Command {
     send
 }
 
-pub(super) fn expect_stored(reply: Option<Command>, what: &str) -> Result<(), RequestError> {
+/// The send reply, when the message was stored.
+pub(super) fn expect_stored(reply: Option<Command>, what: &str) -> Result<Command, RequestError> {
     match reply {
-        Some(reply) if reply.code == response::SUCCESS || reply.code == response::FLUSH_DISK_TIMEOUT => Ok(()),
+        Some(reply) if reply.code == response::SUCCESS || reply.code == response::FLUSH_DISK_TIMEOUT => Ok(reply),
         Some(reply) => Err(RequestError::System(format!(
             "end transaction: storing the {what} message failed: {}",
             reply.remark.unwrap_or_else(|| response::name(reply.code).to_string())

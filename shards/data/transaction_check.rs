@@ -221,9 +221,7 @@ async fn store(
     });
     let origin = Origin { shard: shard.shard, connection_id: 0, peer: half.born_host, local: shard.context.advertised };
     let reply = shard.to_owner(shard.owner(topic, 0), with_body(send, half.body), origin).await;
-    let stored = reply.clone();
-    expect_stored(reply, "transaction check")?;
-    let stored = stored.expect("checked by expect_stored");
+    let stored = expect_stored(reply, "transaction check")?;
     let header = SendMessageResponseHeader::decode(&stored.ext_fields)?;
     let (_, commit_log_offset) = message_id::decode(&header.msg_id)
         .ok_or_else(|| RequestError::System(format!("unreadable message id {}", header.msg_id)))?;
