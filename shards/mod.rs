@@ -107,6 +107,12 @@ impl RequestError {
 
     /// The single place where a handler error becomes a reply.
     pub fn reply_to(&self, request: &Command) -> Command {
-        Command::response_to(request, self.response_code()).with_remark(self.remark())
+        self.reply_as(Command::response_to(request, 0))
+    }
+
+    /// The reply, given an empty response to the request (for a handler that gave the request
+    /// away: keeping a copy of it for a possible error cost an allocation per field per send).
+    pub fn reply_as(&self, response: Command) -> Command {
+        Command { code: self.response_code(), ..response }.with_remark(self.remark())
     }
 }

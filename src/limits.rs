@@ -66,7 +66,12 @@ pub const CONNECTION_WRITE_QUEUE_FRAMES_MAX: usize = 4096;
 
 /// Bytes of recent records each shard keeps in memory for reads (its hot window). Tailing
 /// consumers and the replication pump read from here without I/O.
+/// It is faulted in at boot (see `store/record_arena.rs`); on a machine with less than four
+/// times every shard's window of memory, each window shrinks to its share of a quarter of it.
 pub const STORE_HOT_WINDOW_BYTES: usize = 256 << 20;
+
+/// The smallest hot window a shard gets however little memory the machine has.
+pub const STORE_HOT_WINDOW_BYTES_MIN: usize = 16 << 20;
 
 /// Size of the chunks the hot window's records are written into (`store/record_arena.rs`);
 /// records above a quarter of it get their own allocation.

@@ -149,7 +149,7 @@ fn stored_count(client: &mut BlockingClient, broker: &Broker, topic: &str, queue
     (0..queue_count)
         .map(|queue_id| {
             let mut request = Command::request(request::GET_MAX_OFFSET, 0);
-            request.ext_fields.insert("topic", topic.to_string());
+            request.ext_fields.insert("topic", topic);
             request.ext_fields.insert("queueId", queue_id.to_string());
             let reply = client.invoke(&broker.address, request).expect("GET_MAX_OFFSET answers");
             match reply.code {

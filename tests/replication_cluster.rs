@@ -250,7 +250,7 @@ fn a_2m_2s_sync_cluster_loses_no_acknowledged_message_when_a_master_dies() {
     assert_eq!(refused.code, response::SERVICE_NOT_AVAILABLE, "{:?}", refused.remark);
     assert!(refused.remark.as_deref().unwrap_or("").contains("slave"), "{:?}", refused.remark);
     let mut end = Command::request(request::END_TRANSACTION, 0);
-    end.ext_fields.insert("commitLogOffset", "0".to_string());
+    end.ext_fields.insert("commitLogOffset", "0");
     let refused = client.invoke(&slave_a.address, end).unwrap();
     assert_eq!(refused.code, response::SLAVE_NOT_AVAILABLE, "{:?}", refused.remark);
 

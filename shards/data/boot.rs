@@ -88,13 +88,20 @@ pub fn context_of(spec: &BootSpec) -> BrokerContext {
     }
 }
 
+/// The hot window of one shard: `STORE_HOT_WINDOW_BYTES`, or less on a machine whose memory
+/// could not hold every shard's window in a quarter of it (the windows are faulted in at boot).
+fn hot_window_bytes(shard_count: usize) -> usize {
+    let share_bytes = physical_memory_bytes() / 4 / shard_count.max(1) as u64;
+    crate::limits::STORE_HOT_WINDOW_BYTES.min(share_bytes as usize).max(crate::limits::STORE_HOT_WINDOW_BYTES_MIN)
+}
+
 fn physical_memory_bytes() -> u64 {
     // SAFETY: sysconf only reads system configuration.
     let (pages, page_size) = unsafe { (libc::sysconf(libc::_SC_PHYS_PAGES), libc::sysconf(libc::_SC_PAGESIZE)) };
     (pages.max(0) as u64) * (page_size.max(0) as u64)
 }
 
-fn store_options(spec: &BootSpec, root: &std::path::Path, shard: u16) -> StoreOptions {
+fn store_options(spec: &BootSpec, root: &std::path::Path, shard: u16, shard_count: usize) -> StoreOptions {
     let store = &spec.settings.store;
     let flush_mode = match store.flush_disk_type {
         FlushDiskType::SyncFlush => FlushMode::Sync,
@@ -113,7 +120,7 @@ fn store_options(spec: &BootSpec, root: &std::path::Path, shard: u16) -> StoreOp
         segment_size_bytes: store.segment_size_bytes,
         consume_queue_file_size_bytes: store.cq_file_size_bytes,
         flush_mode,
-        hot_window_bytes: crate::limits::STORE_HOT_WINDOW_BYTES,
+        hot_window_bytes: hot_window_bytes(shard_count),
         unwritten_bytes_max: crate::limits::STORE_UNWRITTEN_BYTES_MAX,
         store_host: spec.advertised,
         index_enabled: store.message_index_enable,
@@ -143,7 +150,7 @@ pub async fn run(spec: BootSpec, mesh: Mesh<ShardMessage>) -> Result<(), String>
     let shard_count = end.shard_count();
     let store = ShardStore::open(
         DmaStorage,
-        store_options(&spec, &spec.store_root, shard as u16),
+        store_options(&spec, &spec.store_root, shard as u16, shard_count),
         spec.unclean,
         |topic, queue_id| routing::shard_for(topic, queue_id, shard_count) == shard,
     )

@@ -195,21 +195,22 @@ impl DataShard {
     /// Requests that arrive on this shard's connections.
     async fn dispatch(self: &Rc<Self>, connection: &Connection, request: Command) -> Option<Command> {
         let origin = self.origin(connection);
+        let response = Command::response_to(&request, 0);
         let result = match request.code {
             request::SEND_MESSAGE | request::SEND_MESSAGE_V2 | request::SEND_BATCH_MESSAGE => {
-                send_message::route(self, request.clone(), origin).await
+                send_message::route(self, request, origin).await
             }
             request::CONSUMER_SEND_MSG_BACK | request::VIEW_MESSAGE_BY_ID => {
-                self.route_by_offset(request.clone(), origin, "offset").await
+                self.route_by_offset(request, origin, "offset").await
             }
             request::END_TRANSACTION if self.context.is_slave() => Err(RequestError::SlaveNotAvailable(
                 "Message store is slave mode, so end transaction is forbidden.".to_string(),
             )),
-            request::END_TRANSACTION => self.route_by_offset(request.clone(), origin, "commitLogOffset").await,
+            request::END_TRANSACTION => self.route_by_offset(request, origin, "commitLogOffset").await,
             request::QUERY_MESSAGE
             | request::GET_TOPIC_STATS_INFO
             | request::GET_CONSUME_STATS
-            | request::GET_BROKER_RUNTIME_INFO => admin_query::route(self, request.clone(), origin).await,
+            | request::GET_BROKER_RUNTIME_INFO => admin_query::route(self, request, origin).await,
             request::PULL_MESSAGE if origin.local.port() == self.context.fast_port => {
                 // As Java: the fast port serves everything but PULL_MESSAGE.
                 Err(RequestError::NotSupported(request.code))
@@ -220,7 +221,7 @@ impl DataShard {
             | request::GET_MAX_OFFSET
             | request::GET_MIN_OFFSET
             | request::GET_EARLIEST_MSG_STORETIME
-            | request::SEARCH_OFFSET_BY_TIMESTAMP => consumer_offset::route(self, request.clone(), origin).await,
+            | request::SEARCH_OFFSET_BY_TIMESTAMP => consumer_offset::route(self, request, origin).await,
             request::GET_ALL_CONSUMER_OFFSET | request::GET_ALL_DELAY_OFFSET => {
                 consumer_offset::gather(self, &request, origin).await
             }
@@ -239,12 +240,12 @@ impl DataShard {
             | request::GET_BROKER_CONFIG
             | request::UPDATE_BROKER_CONFIG
             | request::LOCK_BATCH_MQ
-            | request::UNLOCK_BATCH_MQ => Ok(self.to_control_plane(request.clone(), origin).await),
+            | request::UNLOCK_BATCH_MQ => Ok(self.to_control_plane(request, origin).await),
             code => Err(RequestError::NotSupported(code)),
         };
         match result {
             Ok(reply) => reply,
-            Err(error) => Some(error.reply_to(&request)),
+            Err(error) => Some(error.reply_as(response)),
         }
     }
 

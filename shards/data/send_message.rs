@@ -159,8 +159,8 @@ async fn redirect_to_dead_letters(
     dlq: &str,
 ) -> Result<(), RequestError> {
     ensure_topic(shard, dlq, 1).await?;
-    request.ext_fields.insert(field(request.code, "topic", "b"), dlq.to_string());
-    request.ext_fields.insert(field(request.code, "queueId", "e"), "0".to_string());
+    request.ext_fields.insert(field(request.code, "topic", "b"), dlq);
+    request.ext_fields.insert(field(request.code, "queueId", "e"), "0");
     let mut properties = Properties::parse(header.properties.as_deref().unwrap_or(""));
     properties.remove(property::DELAY);
     request.ext_fields.insert(field(request.code, "properties", "i"), properties.encode());
@@ -174,7 +174,7 @@ pub(super) async fn ensure_topic(shard: &Rc<DataShard>, topic: &str, queue_count
         return Ok(());
     }
     let mut request = Command::request(request::UPDATE_AND_CREATE_TOPIC, 0);
-    request.ext_fields.insert("topic", topic.to_string());
+    request.ext_fields.insert("topic", topic);
     request.ext_fields.insert("ringmqEnsureQueueNums", queue_count.to_string());
     let origin = Origin {
         shard: shard.shard,

@@ -151,7 +151,9 @@ pub struct CommitLog<S: Storage> {
     pub(crate) waiters: VecDeque<Waiter>,
     pub(crate) failure: Option<String>,
     /// Segments written since their last fdatasync.
-    pub(crate) unsynced_segments: BTreeSet<Position>,
+    /// Segments written since their last fdatasync: start → end of the latest completed write
+    /// into it. A sync may only forget a segment that no write reached after the sync began.
+    pub(crate) unsynced_segments: BTreeMap<Position, Position>,
     /// The flusher's wake-up: set when there is something to do.
     pub(crate) wake: Option<std::task::Waker>,
     pub(crate) sync_count: u64,
@@ -196,7 +198,7 @@ impl<S: Storage> CommitLog<S> {
             tail_block,
             waiters: VecDeque::new(),
             failure: None,
-            unsynced_segments: BTreeSet::new(),
+            unsynced_segments: BTreeMap::new(),
             wake: None,
             sync_count: 0,
             appended_records_count: 0,

@@ -6,6 +6,13 @@
 //! the hot window keeps hundreds of MiB of records alive and the allocator keeps asking the
 //! kernel for more. A record here is a `Bytes` slice of its chunk; a chunk is reused once every
 //! slice of it is gone (evicted from the window and no longer held by a reply in flight).
+//!
+//! The window's chunks are also faulted in when the arena is made, on the shard's own thread:
+//! until the window had filled once, every new chunk cost page faults that zero fresh memory
+//! (in a VM, twice: the guest's and the host's). Measured at 4 senders × 32 in flight on a
+//! fresh broker, `clear_page_erms` under `record::encode` was 17.7% of the broker's CPU for the
+//! first seconds (256 MiB per shard fill in ~5 s at 100 MB/s). Faulting 256 MiB in up front
+//! takes ~0.13 s of boot. Redpanda (Seastar) reserves its memory at start for the same reason.
 
 use std::collections::VecDeque;
 
@@ -15,6 +22,8 @@ pub(crate) struct RecordArena {
     chunk_bytes: usize,
     /// The chunk records are written into; its remaining capacity is free space.
     current: BytesMut,
+    /// Faulted-in chunks no record was written into yet.
+    fresh: Vec<BytesMut>,
     /// Chunks records were written into, oldest first. A chunk is reclaimed once no slice of it
     /// is alive; past `retired_max` the oldest are let go (their memory is freed when their last
     /// slice is).
@@ -25,16 +34,20 @@ pub(crate) struct RecordArena {
 }
 
 impl RecordArena {
-    /// An arena for a window of about `window_bytes` of records.
+    /// An arena for a window of about `window_bytes` of records, with the window's chunks
+    /// faulted in.
     pub(crate) fn new(chunk_bytes: usize, window_bytes: usize) -> Self {
         assert!(chunk_bytes >= 64 * 1024);
+        let window_chunk_count = window_bytes.div_ceil(chunk_bytes);
+        let fresh = (0..window_chunk_count).map(|_| faulted_in(chunk_bytes)).collect();
         Self {
             chunk_bytes,
             current: BytesMut::new(),
+            fresh,
             retired: VecDeque::new(),
             // The window's chunks, plus slack for chunks pinned by replies still being written.
-            retired_max: window_bytes.div_ceil(chunk_bytes) + 8,
-            allocated_chunk_count: 0,
+            retired_max: window_chunk_count + 8,
+            allocated_chunk_count: window_chunk_count as u64,
         }
     }
 
@@ -64,6 +77,10 @@ impl RecordArena {
         if full.capacity() > 0 || !full.is_empty() {
             self.retired.push_back(full);
         }
+        if let Some(chunk) = self.fresh.pop() {
+            self.current = chunk;
+            return;
+        }
         // Oldest first: it is the likeliest to have no live slices. A chunk pinned by a slow
         // reader does not hold back the ones behind it. Runs once per chunk, not per record.
         let chunk_bytes = self.chunk_bytes;
@@ -78,11 +95,23 @@ impl RecordArena {
         self.allocated_chunk_count += 1;
     }
 
-    /// Chunks allocated so far.
+    /// Chunks allocated so far, the faulted-in ones included.
     #[cfg(test)]
     pub(crate) fn allocated_chunk_count(&self) -> u64 {
         self.allocated_chunk_count
     }
+}
+
+/// An empty chunk of `chunk_bytes` capacity whose pages are already mapped.
+fn faulted_in(chunk_bytes: usize) -> BytesMut {
+    const PAGE_BYTES: usize = 4096;
+    let mut chunk = BytesMut::with_capacity(chunk_bytes);
+    for page in chunk.spare_capacity_mut().chunks_mut(PAGE_BYTES) {
+        page[0].write(0);
+    }
+    // The writes must happen although nothing reads them.
+    std::hint::black_box(&mut chunk);
+    chunk
 }
 
 #[cfg(test)]
@@ -120,7 +149,23 @@ mod tests {
         let mut arena = RecordArena::new(64 * 1024, 1 << 20);
         let big = fill(&mut arena, 40 * 1024, 3);
         assert_eq!(big.len(), 40 * 1024);
-        assert_eq!(arena.allocated_chunk_count(), 0);
+        assert_eq!(arena.allocated_chunk_count(), 16, "only the window's faulted-in chunks");
+        assert_eq!(arena.fresh.len(), 16, "none of them was taken");
+    }
+
+    #[test]
+    fn the_window_fills_its_faulted_in_chunks_before_allocating() {
+        let chunk = 64 * 1024;
+        let mut arena = RecordArena::new(chunk, 4 * chunk);
+        assert_eq!(arena.fresh.len(), 4);
+        // Four chunks of 65 records, all kept alive (a full window, nothing evicted yet).
+        let window: Vec<Bytes> = (0..4 * 65).map(|round| fill(&mut arena, 1000, round as u8)).collect();
+        assert_eq!(arena.allocated_chunk_count(), 4, "no chunk beyond the faulted-in ones");
+        assert!(arena.fresh.is_empty());
+        let more = fill(&mut arena, 1000, 9);
+        assert_eq!(arena.allocated_chunk_count(), 5, "a fifth chunk once they are all pinned");
+        assert!(window.iter().enumerate().all(|(round, record)| record.iter().all(|byte| *byte == round as u8)));
+        assert!(more.iter().all(|byte| *byte == 9));
     }
 
     #[test]
