@@ -11,6 +11,36 @@ pub use self::glommio::{
     ChannelSender, ExecutorHandle, Mesh, MeshEnd, Semaphore, StaticPermit, Task, TcpListener, TcpStream,
 };
 
+/// Maps every page of `region` now, backed by transparent huge pages where the kernel allows
+/// (`madvise` mode), so that first writes into it do not fault page by page. One
+/// `MADV_POPULATE_WRITE` (Linux 5.14) instead of a fault per 4 KiB page; on an older kernel
+/// the pages are touched one by one.
+pub fn populate(region: &mut [std::mem::MaybeUninit<u8>]) {
+    const PAGE_BYTES: usize = 4096;
+    const HUGE_PAGE_BYTES: usize = 2 << 20;
+    let start = region.as_mut_ptr() as usize;
+    let end = start + region.len();
+    let huge_start = start.next_multiple_of(HUGE_PAGE_BYTES);
+    let huge_end = end - end % HUGE_PAGE_BYTES;
+    if huge_end > huge_start {
+        // SAFETY: the range lies inside memory we own; MADV_HUGEPAGE only changes how it is
+        // backed, never its contents. Failure (THP disabled) leaves 4 KiB pages.
+        unsafe { libc::madvise(huge_start as *mut libc::c_void, huge_end - huge_start, libc::MADV_HUGEPAGE) };
+    }
+    let page_start = start.next_multiple_of(PAGE_BYTES);
+    let page_end = end - end % PAGE_BYTES;
+    // SAFETY: as above; MADV_POPULATE_WRITE maps the pages as a write would, without writing.
+    let populated = page_end > page_start
+        && unsafe { libc::madvise(page_start as *mut libc::c_void, page_end - page_start, libc::MADV_POPULATE_WRITE) }
+            == 0;
+    if !populated {
+        for page in region.chunks_mut(PAGE_BYTES) {
+            page[0].write(0);
+        }
+        std::hint::black_box(region);
+    }
+}
+
 /// Raises RLIMIT_MEMLOCK to what glommio needs: each executor registers its I/O buffers with
 /// io_uring (10 MiB by default), and that memory is locked. Returns a message that says how to
 /// fix it when the limit cannot be raised (not root, or a hard limit below the need).

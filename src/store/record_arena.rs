@@ -11,8 +11,9 @@
 //! until the window had filled once, every new chunk cost page faults that zero fresh memory
 //! (in a VM, twice: the guest's and the host's). Measured at 4 senders × 32 in flight on a
 //! fresh broker, `clear_page_erms` under `record::encode` was 17.7% of the broker's CPU for the
-//! first seconds (256 MiB per shard fill in ~5 s at 100 MB/s). Faulting 256 MiB in up front
-//! takes ~0.13 s of boot. Redpanda (Seastar) reserves its memory at start for the same reason.
+//! first seconds (256 MiB per shard fill in ~5 s at 100 MB/s). Mapping the window up front, in
+//! huge pages where the kernel allows, costs boot time instead (see `runtime::populate`).
+//! Redpanda (Seastar) reserves its memory at start for the same reason.
 
 use std::collections::VecDeque;
 
@@ -104,13 +105,8 @@ impl RecordArena {
 
 /// An empty chunk of `chunk_bytes` capacity whose pages are already mapped.
 fn faulted_in(chunk_bytes: usize) -> BytesMut {
-    const PAGE_BYTES: usize = 4096;
     let mut chunk = BytesMut::with_capacity(chunk_bytes);
-    for page in chunk.spare_capacity_mut().chunks_mut(PAGE_BYTES) {
-        page[0].write(0);
-    }
-    // The writes must happen although nothing reads them.
-    std::hint::black_box(&mut chunk);
+    crate::runtime::populate(chunk.spare_capacity_mut());
     chunk
 }
 

@@ -376,7 +376,13 @@ impl<S: Storage> ShardStore<S> {
             if offset > max {
                 return empty(ReadStatus::OffsetOverflowBadly, max);
             }
-            match queue.read(offset, super::consume_queue::PULL_SCAN_UNITS_MAX) {
+            // Only as many units as asked for when they all match (no filter: the common pull),
+            // else scan up to the limit for matching ones.
+            let mut units = queue.read(offset, count_max);
+            if units.as_ref().is_ok_and(|units| units.len() == count_max && !units.iter().all(&matches)) {
+                units = queue.read(offset, super::consume_queue::PULL_SCAN_UNITS_MAX.max(count_max));
+            }
+            match units {
                 Ok(units) => (units, min, max),
                 Err(_) => return empty(ReadStatus::OffsetFoundNull, offset + 1),
             }
