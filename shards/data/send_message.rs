@@ -11,6 +11,7 @@
 //! clients send batches as 310 with `m=1` and as 10 with `batch=1`.
 
 use std::rc::Rc;
+use std::time::Duration;
 
 use bytes::Bytes;
 
@@ -58,11 +59,14 @@ fn with_trace_fields(shard: &DataShard, mut reply: Command) -> Command {
     reply
 }
 
-/// On the connection's shard: resolve the topic and queue, forward to the owner.
+/// On the connection's shard: resolve the topic and queue, forward to the owner. A client's
+/// send may wait `wait_time_max` for the owner to start it (`DataShard::send_to_owner`); the
+/// broker's own sends (a commit, a send-back) pass `None` and wait.
 pub(super) async fn route(
     shard: &Rc<DataShard>,
     mut request: Command,
     origin: Origin,
+    wait_time_max: Option<Duration>,
 ) -> Result<Option<Command>, RequestError> {
     let header = SendMessageRequestHeader::decode_for(request.code, &request.ext_fields)?;
     if shard.context.is_slave() {
@@ -118,7 +122,7 @@ pub(super) async fn route(
         if let Err(error) = redirect_to_dead_letters(shard, &mut request, &header, &dlq).await {
             return Ok(Some(with_trace_fields(shard, error.reply_to(&request))));
         }
-        return Ok(shard.to_owner(shard.owner(&dlq, 0), request, origin).await);
+        return shard.send_to_owner(shard.owner(&dlq, 0), request, origin, wait_time_max).await;
     }
     let owner = if prepared {
         if let Err(error) = ensure_topic(shard, TRANS_HALF_TOPIC, 1).await {
@@ -131,7 +135,7 @@ pub(super) async fn route(
             None => shard.owner(&header.topic, queue_id),
         }
     };
-    Ok(shard.to_owner(owner, request, origin).await)
+    shard.send_to_owner(owner, request, origin, wait_time_max).await
 }
 
 /// The ext key of a send header field: long name for SEND_MESSAGE, one letter for V2 / batch.

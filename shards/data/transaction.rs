@@ -99,7 +99,7 @@ async fn store_commit(
         batch: Some(false),
         max_reconsume_times: None,
     });
-    let reply = send_message::route(shard, with_body(send, half.body), origin).await?;
+    let reply = send_message::route(shard, with_body(send, half.body), origin, None).await?;
     expect_stored(reply, "commit").map(drop)
 }
 
