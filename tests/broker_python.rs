@@ -16,7 +16,9 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use ringmq::client::BlockingClient;
-use ringmq::protocol::{request, response, Command};
+use ringmq::protocol::headers::{PullMessageRequestHeader, PullMessageResponseHeader};
+use ringmq::protocol::message::{property, pull_flag, sys_flag, Properties};
+use ringmq::protocol::{record, request, response, Command, Header};
 
 fn check_client(broker: &Broker, venv: &str) {
     let topic = format!("PyTopic{venv}");
@@ -215,8 +217,75 @@ fn cpp_transactional_producer_commits_rolls_back_and_leaves_unknown_pending() {
     assert_eq!(stored_count(&mut client, &broker, "RMQ_SYS_TRANS_HALF_TOPIC", 1), 6);
     assert_eq!(stored_count(&mut client, &broker, "RMQ_SYS_TRANS_OP_HALF_TOPIC", 1), 4);
     assert_eq!(stored_count(&mut client, &broker, topic, 8), 2, "only the committed messages reach the topic");
+    check_committed_copies(&mut client, &broker, topic, 8);
     let bodies = consumed_bodies(&broker, topic, "PyTxConsumers", 2);
     assert_eq!(bodies, ["Tx 0", "Tx 3"], "the committed messages are consumed");
+}
+
+/// Every record of one queue, read back with PULL_MESSAGE from offset 0 and decoded here.
+fn stored_records(client: &mut BlockingClient, broker: &Broker, topic: &str, queue_id: i32) -> Vec<Vec<u8>> {
+    let mut stored = Vec::new();
+    let mut offset = 0;
+    loop {
+        let mut pull = Command::request(request::PULL_MESSAGE, 0);
+        PullMessageRequestHeader {
+            consumer_group: "RecordReader".into(),
+            topic: topic.into(),
+            queue_id,
+            queue_offset: offset,
+            max_msg_nums: 32,
+            sys_flag: pull_flag::SUBSCRIPTION,
+            commit_offset: 0,
+            suspend_timeout_millis: 0,
+            subscription: Some("*".into()),
+            sub_version: 0,
+            expression_type: Some("TAG".into()),
+            max_msg_bytes: None,
+        }
+        .encode(&mut pull.ext_fields);
+        let reply = client.invoke(&broker.address, pull).expect("PULL_MESSAGE answers");
+        if reply.code != response::SUCCESS {
+            return stored;
+        }
+        stored.extend(ringmq::client::records(&reply.body).map(<[u8]>::to_vec));
+        offset = PullMessageResponseHeader::decode(&reply.ext_fields).unwrap().next_begin_offset;
+    }
+}
+
+/// The committed copies in `topic` are their half messages as Java's EndTransactionProcessor
+/// stores them: preparedTransactionOffset = the half's commit-log offset, the COMMIT type in
+/// the sys flag, the half's body, born host and born timestamp, the half's properties (its
+/// REAL_TOPIC and TRAN_MSG included), the real queue's next offset and a store time not
+/// before the half's.
+fn check_committed_copies(client: &mut BlockingClient, broker: &Broker, topic: &str, queue_count: i32) {
+    let halves = stored_records(client, broker, "RMQ_SYS_TRANS_HALF_TOPIC", 0);
+    let half_of = |unique_key: &str| {
+        let found = halves
+            .iter()
+            .map(|bytes| record::decode(bytes).unwrap())
+            .find(|half| Properties::parse(half.properties).get(property::UNIQ_KEY) == Some(unique_key));
+        found.unwrap_or_else(|| panic!("no half message with UNIQ_KEY {unique_key}"))
+    };
+    let mut committed = 0;
+    for queue_id in 0..queue_count {
+        for (queue_offset, bytes) in stored_records(client, broker, topic, queue_id).iter().enumerate() {
+            let copy = record::decode(bytes).unwrap();
+            let properties = Properties::parse(copy.properties);
+            let half = half_of(properties.get(property::UNIQ_KEY).expect("a UNIQ_KEY"));
+            assert_eq!(copy.prepared_transaction_offset, half.physical_offset, "preparedTransactionOffset");
+            assert_eq!(copy.sys_flag & sys_flag::TRANSACTION_MASK, sys_flag::TRANSACTION_COMMIT);
+            assert_eq!(
+                (copy.body, copy.born_host, copy.born_timestamp),
+                (half.body, half.born_host, half.born_timestamp)
+            );
+            assert_eq!((copy.queue_id, copy.queue_offset), (queue_id, queue_offset as i64));
+            assert!(copy.store_timestamp >= half.store_timestamp);
+            assert_eq!(properties.get(property::REAL_TOPIC), Some(topic));
+            assert_eq!(properties.get(property::TRAN_MSG), Some("true"));
+            committed += 1;
+        }
+    }
+    assert_eq!(committed, 2, "both committed copies were read back");
 }
 
 /// Transaction check-back: every local transaction answers UNKNOWN; the broker asks the

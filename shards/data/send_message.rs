@@ -277,7 +277,7 @@ pub(super) async fn store_on_owner(
     let stored = if is_batch {
         store_batch(shard, &header, &request.body, origin)
     } else {
-        store_one(shard, &header, &request.body, origin)
+        store_one(shard, &header, &request.body, committed_half_offset(request, &header), origin)
     };
     let (results, wait) = match stored {
         Ok(stored) => stored,
@@ -295,6 +295,16 @@ pub(super) async fn store_on_owner(
     }
     .encode(&mut reply.ext_fields);
     Ok(Some(with_trace_fields(shard, reply)))
+}
+
+/// The preparedTransactionOffset of a committed transactional message: END_TRANSACTION names
+/// the half message in `PREPARED_TRANSACTION_OFFSET_FIELD`; any other send stores 0.
+fn committed_half_offset(request: &Command, header: &SendMessageRequestHeader) -> i64 {
+    if header.sys_flag & sys_flag::TRANSACTION_MASK != sys_flag::TRANSACTION_COMMIT {
+        return 0;
+    }
+    let field = request.ext_fields.get(super::transaction::PREPARED_TRANSACTION_OFFSET_FIELD);
+    field.and_then(|text| text.parse().ok()).unwrap_or(0)
 }
 
 /// Waits for what the configuration promises before a reply: the local fdatasync under
@@ -380,6 +390,7 @@ fn store_one(
     shard: &DataShard,
     header: &SendMessageRequestHeader,
     body: &Bytes,
+    prepared_transaction_offset: i64,
     origin: Origin,
 ) -> Result<(Vec<PutResult>, bool), RequestError> {
     check_size(shard, body)?;
@@ -404,7 +415,8 @@ fn store_one(
             None => Target { topic: &header.topic, queue_id: header.queue_id, sys_flag: header.sys_flag },
         }
     };
-    let result = put(shard, header, target, header.flag, body, &properties, origin)?;
+    let fields = MessageFields { flag: header.flag, body, properties: &properties, prepared_transaction_offset };
+    let result = put(shard, header, target, fields, origin)?;
     Ok((vec![result], wait))
 }
 
@@ -432,7 +444,13 @@ fn store_batch(
             return Err(RequestError::MessageIllegal("batch messages cannot be transactional".into()));
         }
         let target = Target { topic: &header.topic, queue_id: header.queue_id, sys_flag: header.sys_flag };
-        results.push(put(shard, header, target, entry.flag, &entry.body, &properties, origin)?);
+        let fields = MessageFields {
+            flag: entry.flag,
+            body: &entry.body,
+            properties: &properties,
+            prepared_transaction_offset: 0,
+        };
+        results.push(put(shard, header, target, fields, origin)?);
     }
     Ok((results, wait))
 }
@@ -445,15 +463,23 @@ struct Target<'a> {
     sys_flag: i32,
 }
 
+/// A message's own fields: the request's, or a batch entry's.
+struct MessageFields<'a> {
+    flag: i32,
+    body: &'a [u8],
+    properties: &'a Properties,
+    /// The half message's commit-log offset on a committed transactional message, else 0.
+    prepared_transaction_offset: i64,
+}
+
 fn put(
     shard: &DataShard,
     header: &SendMessageRequestHeader,
     target: Target<'_>,
-    flag: i32,
-    body: &[u8],
-    properties: &Properties,
+    fields: MessageFields<'_>,
     origin: Origin,
 ) -> Result<PutResult, RequestError> {
+    let MessageFields { flag, body, properties, prepared_transaction_offset } = fields;
     let encoded = properties.encode();
     let tags = properties.get(property::TAGS);
     let mut keys: Vec<&str> = properties.keys().collect();
@@ -470,7 +496,7 @@ fn put(
         born_timestamp: header.born_timestamp,
         born_host: origin.peer,
         reconsume_times: header.reconsume_times.unwrap_or(0),
-        prepared_transaction_offset: 0,
+        prepared_transaction_offset,
         tags_code: tags_code(tags),
         keys,
     };
