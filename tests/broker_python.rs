@@ -1,6 +1,8 @@
 //! The broker with the Python bindings of rocketmq-client-cpp: 1.0.1 (pip `rocketmq==0.4.4`,
 //! SEND_MESSAGE with long header names, ordinal enums in heartbeats) and 2.1.0 (pip
-//! `rocketmq-python-cvs==2.1.0.3`, SEND_MESSAGE_V2 with "0"/"1" booleans).
+//! `rocketmq-python-cvs==2.1.0.3`, SEND_MESSAGE_V2 with "0"/"1" booleans; pip
+//! `rocketmq-client-python==2.0.0` over the same library for transactions and sharding keys).
+//! Orderly consumption is run with both library versions (`cpp_orderly_…`, `cpp_2_1_0_orderly_…`).
 //!
 //! Method: one two-shard broker with its embedded nameserver. For each client, on its own
 //! topic that does not exist yet (the C++ producer falls back to TBW102 and the broker creates
@@ -44,7 +46,7 @@ fn check_client(broker: &Broker, venv: &str) {
         assert_eq!(fields[1], topic, "{line}");
         assert_eq!(fields[2], "TagA", "{line}");
         let index = fields[4].rsplit(' ').next().unwrap();
-        assert_eq!(fields.len(), 6, "{line}");
+        assert_eq!(fields.len(), 8, "{line}");
         assert_eq!(fields[3], format!("k{index}"), "{line}");
         *bodies.entry(fields[4].to_string()).or_default() += 1;
     }
@@ -132,6 +134,90 @@ fn cpp_orderly_consumer_locks_its_queue_and_consumes_in_order() {
         .collect();
     let expected: Vec<String> = (0..10).map(|index| format!("Hello RocketMQ {index}")).collect();
     assert_eq!(bodies, expected, "consumed in send order");
+}
+
+/// Orderly consumption with the C++ 2.1.0 library, through both of its Python bindings
+/// (rocketmq-client-python 2.0.0 and rocketmq-python-cvs 2.1.0.3, `PushConsumer(orderly=True)`,
+/// which registers an orderly listener and locks each queue with LOCK_BATCH_MQ). 30 messages go
+/// out with three interleaved sharding keys (rocketmq-client-python's
+/// `send_orderly_with_sharding_key`: one queue per key); each binding consumes them all in its
+/// own group. From the messages counted: every message exactly once, the queue offsets of each
+/// queue in increasing order, each key's messages in send order and all in one queue. The
+/// verdict never depends on the consumer's exit status: the 2.1.0 push consumer may crash in
+/// `shutdown()` after its RECEIVED lines are written.
+#[test]
+fn cpp_2_1_0_orderly_consumers_keep_each_queue_and_sharding_key_in_order() {
+    let scratch = Scratch::new("broker-python-orderly-21");
+    let broker = start_broker(&scratch, "broker-po21", "shardCount=2");
+    let created = run_ringmq(
+        &["admin", "updateTopic", "-b", &broker.address, "-t", "OrderTopic21", "-r", "8", "-w", "8"],
+        &scratch.0,
+    );
+    assert!(created.status.success(), "{}", String::from_utf8_lossy(&created.stderr));
+    // The producer must find the topic's 8 queues at the nameserver (the broker registers
+    // them after the update), or its first sends fail for want of a route.
+    let mut api = ringmq::client::AdminApi::new(BlockingClient::new(Duration::from_secs(5)));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while api.topic_route(&broker.namesrv, "OrderTopic21").unwrap().is_none() {
+        assert!(Instant::now() < deadline, "the topic never reached the nameserver");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let library = cpp_library_dir();
+    let (sent, status) = run_python(
+        "vtx",
+        "producer.py",
+        &broker.namesrv,
+        &[
+            ("TOPIC", "OrderTopic21"),
+            ("MODE", "orderly"),
+            ("COUNT", "30"),
+            ("SHARDING_KEYS", "3"),
+            ("LD_LIBRARY_PATH", &library),
+        ],
+    );
+    assert_eq!(status, Some(0), "{sent}");
+    let ok = sent.lines().filter(|line| line.starts_with("SEND_RESULT ") && line.split(' ').nth(2) == Some("0"));
+    assert_eq!(ok.count(), 30, "30 SEND_OK: {sent}");
+    for (venv, group) in [("vtx", "OrderGroup21Official"), ("vcvs", "OrderGroup21Cvs")] {
+        let (consumed, _status) = run_python(
+            venv,
+            "consumer.py",
+            &broker.namesrv,
+            &[
+                ("TOPIC", "OrderTopic21"),
+                ("GROUP", group),
+                ("ORDERLY", "1"),
+                ("EXPECT", "30"),
+                ("RUN_SECS", "60"),
+                ("LD_LIBRARY_PATH", &library),
+            ],
+        );
+        check_orderly_consumption(venv, &consumed, 30, 3);
+    }
+}
+
+/// The verdict on an orderly consumer's RECEIVED lines (in callback order): `count` messages
+/// "Hello RocketMQ <i>", each once; per queue, offsets increasing; per sharding key
+/// (`i % keys`), send order and one queue.
+fn check_orderly_consumption(venv: &str, consumed: &str, count: usize, keys: usize) {
+    let mut seen = std::collections::BTreeSet::new();
+    let mut last_offset_of_queue: BTreeMap<i32, i64> = BTreeMap::new();
+    let mut last_of_key: BTreeMap<usize, (usize, i32)> = BTreeMap::new();
+    for line in consumed.lines().filter(|line| line.starts_with("RECEIVED|")) {
+        let fields: Vec<&str> = line.split('|').collect();
+        let index: usize = fields[4].strip_prefix("Hello RocketMQ ").unwrap().parse().unwrap();
+        let (queue_id, queue_offset): (i32, i64) = (fields[6].parse().unwrap(), fields[7].parse().unwrap());
+        assert!(seen.insert(index), "{venv}: message {index} consumed twice");
+        if let Some(previous) = last_offset_of_queue.insert(queue_id, queue_offset) {
+            assert!(queue_offset > previous, "{venv}: queue {queue_id} went from offset {previous} to {queue_offset}");
+        }
+        if let Some((previous, previous_queue)) = last_of_key.insert(index % keys, (index, queue_id)) {
+            assert!(index > previous, "{venv}: message {index} consumed after {previous} of the same key");
+            assert_eq!(queue_id, previous_queue, "{venv}: one sharding key, one queue");
+        }
+    }
+    assert_eq!(seen.len(), count, "{venv}: every message consumed: {consumed}");
+    assert_eq!(last_of_key.len(), keys);
 }
 
 /// The directory of the cpp 2.1.0 librocketmq.so (in the vcvs venv), which the
