@@ -13,8 +13,8 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::*;
-use ringmq::client::{AdminApi, BlockingClient, ClientError};
-use ringmq::protocol::headers::{SendMessageRequestHeaderV2, UpdateConsumerOffsetRequestHeader};
+use ringmq::client::{send_request, AdminApi, BlockingClient, ClientError, SendTarget};
+use ringmq::protocol::headers::UpdateConsumerOffsetRequestHeader;
 use ringmq::protocol::{request, response, Command, Header};
 
 const OPERATOR_COMMENT: &str = "# operator note: keep this comment";
@@ -259,24 +259,9 @@ fn delete_topic_removes_it_from_the_broker_and_the_nameserver() {
 
 /// One SEND_MESSAGE_V2 to `queue_id` of `topic`; the reply's queue offset.
 fn send_to_queue(client: &mut BlockingClient, broker: &Broker, topic: &str, queue_id: i32) -> i64 {
-    let mut request = Command::request(request::SEND_MESSAGE_V2, 0);
-    SendMessageRequestHeaderV2 {
-        a: "DeleteProducer".into(),
-        b: topic.into(),
-        c: "TBW102".into(),
-        d: 4,
-        e: queue_id,
-        f: 0,
-        g: ringmq::protocol::now_ms(),
-        h: 0,
-        i: Some("TAGS\u{1}TagA\u{2}WAIT\u{1}true".into()),
-        j: Some(0),
-        k: Some(false),
-        l: None,
-        m: None,
-    }
-    .encode(&mut request.ext_fields);
-    let reply = client.invoke(&broker.address, request.with_body(b"body".to_vec())).unwrap();
+    let target = SendTarget { producer_group: "DeleteProducer", topic, queue_id };
+    let request = send_request(&target, "TAGS\u{1}TagA\u{2}WAIT\u{1}true", b"body");
+    let reply = client.invoke(&broker.address, request).unwrap();
     assert_eq!(reply.code, response::SUCCESS, "{:?}", reply.remark);
     reply.ext_fields.get("queueOffset").unwrap().parse().unwrap()
 }

@@ -18,8 +18,8 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use ringmq::client::BlockingClient;
-use ringmq::protocol::headers::{PullMessageRequestHeader, PullMessageResponseHeader};
-use ringmq::protocol::message::{property, pull_flag, sys_flag, Properties};
+use ringmq::protocol::headers::PullMessageResponseHeader;
+use ringmq::protocol::message::{property, sys_flag, Properties};
 use ringmq::protocol::{record, request, response, Command, Header};
 
 fn check_client(broker: &Broker, venv: &str) {
@@ -313,22 +313,7 @@ fn stored_records(client: &mut BlockingClient, broker: &Broker, topic: &str, que
     let mut stored = Vec::new();
     let mut offset = 0;
     loop {
-        let mut pull = Command::request(request::PULL_MESSAGE, 0);
-        PullMessageRequestHeader {
-            consumer_group: "RecordReader".into(),
-            topic: topic.into(),
-            queue_id,
-            queue_offset: offset,
-            max_msg_nums: 32,
-            sys_flag: pull_flag::SUBSCRIPTION,
-            commit_offset: 0,
-            suspend_timeout_millis: 0,
-            subscription: Some("*".into()),
-            sub_version: 0,
-            expression_type: Some("TAG".into()),
-            max_msg_bytes: None,
-        }
-        .encode(&mut pull.ext_fields);
+        let pull = ringmq::client::pull_request("RecordReader", topic, queue_id, offset, 32, None);
         let reply = client.invoke(&broker.address, pull).expect("PULL_MESSAGE answers");
         if reply.code != response::SUCCESS {
             return stored;
