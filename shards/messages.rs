@@ -7,6 +7,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use futures_channel::oneshot;
 
@@ -29,8 +30,9 @@ pub type Reply = oneshot::Sender<Option<Command>>;
 /// One message between shards.
 pub enum ShardMessage {
     /// Queue work (send, pull, offsets, reads) for the shard that owns the queue or the
-    /// commit-log offset.
-    QueueWork { request: Command, origin: Origin, reply: Reply },
+    /// commit-log offset. A client's send carries how long it may wait for the owner to start
+    /// it (`None`: the broker's own work, which waits).
+    QueueWork { request: Command, origin: Origin, reply: Reply, wait: Option<SendQueueWait> },
     /// Control-plane work (client registry, topic and group administration) for shard 0.
     Control { request: Command, origin: Origin, reply: Reply },
     /// A connection closed on `origin.shard`: shard 0 drops its client registrations.
@@ -53,6 +55,31 @@ pub enum ShardMessage {
     Master(Option<MasterAddress>),
     /// Slave: the master's consumer and delay offsets; every shard keeps what it owns.
     OffsetsFromMaster(Arc<MasterOffsets>),
+}
+
+/// A client's send on its way to the owner shard: Java's send thread pool queue, where a send
+/// that waited `waitTimeMillsInSendQueue` before a thread took it is answered "[TIMEOUT_CLEAN_
+/// QUEUE]broker busy" (BrokerFastFailure). Here the queue is the owner's inbox plus its task
+/// queue; `queued_at` is taken on the connection's shard, before the wait for inbox room.
+#[derive(Clone, Copy, Debug)]
+pub struct SendQueueWait {
+    pub queued_at: Instant,
+    pub wait_time_max: Duration,
+}
+
+impl SendQueueWait {
+    pub fn new(wait_time_max: Duration) -> Self {
+        Self { queued_at: Instant::now(), wait_time_max }
+    }
+
+    pub fn waited(&self) -> Duration {
+        self.queued_at.elapsed()
+    }
+
+    /// As Java's `behind >= maxWaitTimeMillsInQueue`.
+    pub fn expired(&self) -> bool {
+        self.waited() >= self.wait_time_max
+    }
 }
 
 /// A master's GET_ALL_CONSUMER_OFFSET and GET_ALL_DELAY_OFFSET tables.

@@ -30,6 +30,12 @@ pub enum RequestError {
     NoPermission(String),
     /// Overload: answered at once instead of queueing without bound.
     Busy(String),
+    /// A client's send waited `waitTimeMillsInSendQueue` before its owner shard started it
+    /// (`sends_queued`: the sends still waiting on the shard that gave up). Not stored.
+    SendQueueTimeout {
+        waited_ms: u64,
+        sends_queued: usize,
+    },
     /// The store refuses writes (disk full, failed fdatasync) or the broker cannot serve.
     ServiceNotAvailable(String),
     SubscriptionNotExist(String),
@@ -77,7 +83,7 @@ impl RequestError {
             Self::MessageIllegal(_) => response::MESSAGE_ILLEGAL,
             Self::TopicNotExist(_) => response::TOPIC_NOT_EXIST,
             Self::NoPermission(_) => response::NO_PERMISSION,
-            Self::Busy(_) => response::SYSTEM_BUSY,
+            Self::Busy(_) | Self::SendQueueTimeout { .. } => response::SYSTEM_BUSY,
             Self::ServiceNotAvailable(_) => response::SERVICE_NOT_AVAILABLE,
             Self::SubscriptionNotExist(_) => response::SUBSCRIPTION_NOT_EXIST,
             Self::SubscriptionParseFailed(_) => response::SUBSCRIPTION_PARSE_FAILED,
@@ -98,6 +104,11 @@ impl RequestError {
             | Self::SubscriptionNotExist(reason)
             | Self::SubscriptionParseFailed(reason)
             | Self::SlaveNotAvailable(reason) => reason.clone(),
+            // Java's BrokerFastFailure remark, word for word: operators grep for it.
+            Self::SendQueueTimeout { waited_ms, sends_queued } => format!(
+                "[TIMEOUT_CLEAN_QUEUE]broker busy, start flow control for a while, period in queue: {waited_ms}ms, \
+                 size of queue: {sends_queued}"
+            ),
             Self::NotSupported(code) => match request::name(*code) {
                 Some(name) => format!(" request type {code} ({name}) not supported"),
                 None => format!(" request type {code} not supported"),

@@ -121,7 +121,7 @@ pub fn run_broker(settings: BrokerSettings) -> ExitCode {
         unclean: root.was_unclean,
         advertised,
     };
-    let mesh = runtime::Mesh::new(shard_count, ringmq::limits::SHARD_INBOX_CAPACITY);
+    let mesh = runtime::Mesh::new(shard_count, spec.settings.broker.shard_inbox_capacity);
     let pin = shard_count <= runtime::cpu_count();
     let mut executors = Vec::new();
     for index in 0..shard_count {

@@ -81,8 +81,19 @@ pub const STORE_RECORD_CHUNK_BYTES: usize = 4 << 20;
 /// bound on memory when the disk falls behind.
 pub const STORE_UNWRITTEN_BYTES_MAX: usize = 128 << 20;
 
-/// Messages a shard's inbox from one other shard holds; a full inbox makes the sender wait.
+/// Messages a shard's inbox from one other shard holds by default (`shardInboxCapacity`); a
+/// full inbox makes the sender wait, and a client's send that waits `waitTimeMillsInSendQueue`
+/// is answered SYSTEM_BUSY. As many as one connection may have in flight, so one busy
+/// connection alone does not make its shard wait.
 pub const SHARD_INBOX_CAPACITY: usize = 1024;
+
+/// Largest `shardInboxCapacity`. An inbox holds messages, not bytes (their bodies are bounded
+/// by the connections' in-flight limits); past this a full inbox is a backlog of seconds, not a
+/// buffer against bursts.
+pub const SHARD_INBOX_CAPACITY_MAX: usize = 64 * 1024;
+
+const _: () = assert!(SHARD_INBOX_CAPACITY >= CONNECTION_REQUESTS_IN_FLIGHT_MAX);
+const _: () = assert!(SHARD_INBOX_CAPACITY <= SHARD_INBOX_CAPACITY_MAX);
 
 /// Requests one pipelined client connection may have awaiting replies: the size of its slot
 /// table (the opaque is the slot). Java's async semaphore allows 65,536 per client; the

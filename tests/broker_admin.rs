@@ -13,8 +13,8 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use common::*;
-use ringmq::client::BlockingClient;
-use ringmq::protocol::headers::{SendMessageRequestHeaderV2, UpdateConsumerOffsetRequestHeader};
+use ringmq::client::{send_request, BlockingClient, SendTarget};
+use ringmq::protocol::headers::UpdateConsumerOffsetRequestHeader;
 use ringmq::protocol::{message_id, request, response, Command, Header};
 
 const TOPIC: &str = "AdminTopic";
@@ -32,24 +32,9 @@ fn admin(scratch: &Scratch, args: &[&str]) -> String {
 
 /// Sends one message to `queue_id`; returns the offsetMsgId.
 fn send(client: &mut BlockingClient, broker: &str, queue_id: i32, key: &str, unique: &str, body: &str) -> String {
-    let mut request = Command::request(request::SEND_MESSAGE_V2, 0);
-    SendMessageRequestHeaderV2 {
-        a: "AdminProducer".into(),
-        b: TOPIC.into(),
-        c: "TBW102".into(),
-        d: 4,
-        e: queue_id,
-        f: 0,
-        g: ringmq::protocol::now_ms(),
-        h: 0,
-        i: Some(format!("KEYS\u{1}{key}\u{2}UNIQ_KEY\u{1}{unique}\u{2}TAGS\u{1}TagA\u{2}WAIT\u{1}true")),
-        j: Some(0),
-        k: Some(false),
-        l: None,
-        m: None,
-    }
-    .encode(&mut request.ext_fields);
-    let reply = client.invoke(broker, request.with_body(body.as_bytes().to_vec())).expect("send");
+    let target = SendTarget { producer_group: "AdminProducer", topic: TOPIC, queue_id };
+    let properties = format!("KEYS\u{1}{key}\u{2}UNIQ_KEY\u{1}{unique}\u{2}TAGS\u{1}TagA\u{2}WAIT\u{1}true");
+    let reply = client.invoke(broker, send_request(&target, &properties, body.as_bytes())).expect("send");
     assert_eq!(reply.code, response::SUCCESS, "{:?}", reply.remark);
     reply.ext_fields.get("msgId").expect("msgId").to_string()
 }
@@ -262,22 +247,7 @@ fn admin_requests_answer_java_error_codes_and_unique_key_queries() {
     assert_eq!(rows[1].1["consumerOffset"], 0);
 
     // A pull of the one message is counted in msgGetTotalTodayNow.
-    let mut pull = Command::request(request::PULL_MESSAGE, 0);
-    ringmq::protocol::headers::PullMessageRequestHeader {
-        consumer_group: "CounterGroup".into(),
-        topic: TOPIC.into(),
-        queue_id: 1,
-        queue_offset: 0,
-        max_msg_nums: 32,
-        sys_flag: 0x4,
-        commit_offset: 0,
-        suspend_timeout_millis: 0,
-        subscription: Some("*".into()),
-        sub_version: 0,
-        expression_type: Some("TAG".into()),
-        max_msg_bytes: None,
-    }
-    .encode(&mut pull.ext_fields);
+    let pull = ringmq::client::pull_request("CounterGroup", TOPIC, 1, 0, 32, None);
     let pulled = client.invoke(&broker.address, pull).unwrap();
     assert_eq!(pulled.code, response::SUCCESS, "{:?}", pulled.remark);
     let status = admin(&scratch, &["brokerStatus", "-n", ns, "-b", &broker.address]);

@@ -4,15 +4,18 @@
 //! Method: start the broker as a process (its `-c` file carries an operator comment), drive it
 //! with `ringmq admin updateSubGroup / deleteSubGroup / getBrokerConfig / updateBrokerConfig /
 //! deleteTopic` and check the effect through the wire (GET_ALL_SUBSCRIPTIONGROUP_CONFIG,
-//! GET_ROUTEINFO_BY_TOPIC, GET_ALL_TOPIC_LIST_FROM_NAMESERVER) and on disk (the `-c` file keeps
-//! its lines and comment, with the changed key rewritten in place).
+//! GET_ROUTEINFO_BY_TOPIC, GET_ALL_TOPIC_LIST_FROM_NAMESERVER, offsets) and on disk (the `-c`
+//! file keeps its lines and comment, with the changed key rewritten in place; a deleted
+//! topic's consume queues are gone).
 
 mod common;
 
 use std::time::{Duration, Instant};
 
 use common::*;
-use ringmq::client::{AdminApi, BlockingClient, ClientError};
+use ringmq::client::{send_request, AdminApi, BlockingClient, ClientError, SendTarget};
+use ringmq::protocol::headers::UpdateConsumerOffsetRequestHeader;
+use ringmq::protocol::{request, response, Command, Header};
 
 const OPERATOR_COMMENT: &str = "# operator note: keep this comment";
 
@@ -252,4 +255,84 @@ fn delete_topic_removes_it_from_the_broker_and_the_nameserver() {
     // The broker forgot it too: a later registration does not bring it back.
     std::thread::sleep(Duration::from_millis(300));
     assert!(!api().topic_list(&broker.namesrv).unwrap().contains("DoomedTopic"));
+}
+
+/// One SEND_MESSAGE_V2 to `queue_id` of `topic`; the reply's queue offset.
+fn send_to_queue(client: &mut BlockingClient, broker: &Broker, topic: &str, queue_id: i32) -> i64 {
+    let target = SendTarget { producer_group: "DeleteProducer", topic, queue_id };
+    let request = send_request(&target, "TAGS\u{1}TagA\u{2}WAIT\u{1}true", b"body");
+    let reply = client.invoke(&broker.address, request).unwrap();
+    assert_eq!(reply.code, response::SUCCESS, "{:?}", reply.remark);
+    reply.ext_fields.get("queueOffset").unwrap().parse().unwrap()
+}
+
+/// QUERY_CONSUMER_OFFSET (14) or GET_MAX_OFFSET (30) of one queue: the `offset` answered, or
+/// the code when it is not SUCCESS.
+fn queue_offset(
+    client: &mut BlockingClient,
+    broker: &Broker,
+    code: i32,
+    fields: &[(&str, String)],
+) -> Result<i64, i32> {
+    let mut request = Command::request(code, 0);
+    for (key, value) in fields {
+        request.ext_fields.insert(*key, value.clone());
+    }
+    let reply = client.invoke(&broker.address, request).unwrap();
+    match reply.code {
+        response::SUCCESS => Ok(reply.ext_fields.get("offset").unwrap().parse().unwrap()),
+        code => Err(code),
+    }
+}
+
+/// DELETE_TOPIC_IN_BROKER as RocketMQ 4.9.8 does it (AdminBrokerProcessor.deleteTopic +
+/// DefaultMessageStore.cleanUnusedTopic): the topic's consume queues are destroyed on every
+/// shard (on disk, and its queues answer max offset 0; a topic created again under the name
+/// starts at queue offset 0), while the consumer offsets committed on it are kept (4.9.8 never
+/// cleans them; 5.1 does). A system topic cannot be deleted. Method: 8 queues over 2 shards,
+/// 3 messages each, a group commits offset 2 on every queue, then `ringmq admin deleteTopic`.
+#[test]
+fn delete_topic_destroys_its_consume_queues_and_keeps_consumer_offsets_as_rocketmq_4_9_8() {
+    let scratch = Scratch::new("admin-delete-topic-queues");
+    let broker = start(&scratch, "broker-q");
+    let (topic, group) = ("EmptiedTopic", "KeptGroup");
+    admin(&scratch, &["updateTopic", "-b", &broker.address, "-t", topic, "-r", "8", "-w", "8"]);
+    let mut client = BlockingClient::new(Duration::from_secs(5));
+    for queue_id in 0..8 {
+        for expected in 0..3 {
+            assert_eq!(send_to_queue(&mut client, &broker, topic, queue_id), expected);
+        }
+        let mut commit = Command::request(request::UPDATE_CONSUMER_OFFSET, 0);
+        UpdateConsumerOffsetRequestHeader {
+            consumer_group: group.into(),
+            topic: topic.into(),
+            queue_id,
+            commit_offset: 2,
+        }
+        .encode(&mut commit.ext_fields);
+        assert_eq!(client.invoke(&broker.address, commit).unwrap().code, response::SUCCESS);
+    }
+    let queues_directory = scratch.0.join("store-broker-q/consumequeue").join(topic);
+    assert_eq!(std::fs::read_dir(&queues_directory).unwrap().count(), 8, "both shards hold queues of the topic");
+
+    let deleted = admin(&scratch, &["deleteTopic", "-n", &broker.namesrv, "-t", topic, "-c", "DefaultCluster"]);
+    assert!(deleted.contains(&format!("delete topic [{topic}] from cluster [DefaultCluster] success.")), "{deleted}");
+    assert!(!queues_directory.exists(), "the consume queues are destroyed on disk");
+    for queue_id in 0..8 {
+        let queue = [("topic", topic.to_string()), ("queueId", queue_id.to_string())];
+        assert_eq!(queue_offset(&mut client, &broker, request::GET_MAX_OFFSET, &queue), Ok(0));
+        let mut kept = queue.to_vec();
+        kept.push(("consumerGroup", group.to_string()));
+        assert_eq!(queue_offset(&mut client, &broker, request::QUERY_CONSUMER_OFFSET, &kept), Ok(2), "kept offset");
+    }
+    let all = client.invoke(&broker.address, Command::request(request::GET_ALL_CONSUMER_OFFSET, 0)).unwrap();
+    assert!(String::from_utf8_lossy(&all.body).contains(&format!("{topic}@{group}")), "{:?}", all.body);
+
+    // Created again, the topic starts from an empty queue.
+    admin(&scratch, &["updateTopic", "-b", &broker.address, "-t", topic, "-r", "8", "-w", "8"]);
+    assert!(eventually(Duration::from_secs(10), || api().topic_route(&broker.namesrv, topic).unwrap().is_some()));
+    assert_eq!(send_to_queue(&mut client, &broker, topic, 5), 0, "a re-created topic starts at queue offset 0");
+
+    let refused = api().delete_topic_in_broker(&broker.address, "SCHEDULE_TOPIC_XXXX");
+    assert!(matches!(refused, Err(ClientError::Response { code: response::SYSTEM_ERROR, .. })), "{refused:?}");
 }

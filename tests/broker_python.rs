@@ -1,6 +1,8 @@
 //! The broker with the Python bindings of rocketmq-client-cpp: 1.0.1 (pip `rocketmq==0.4.4`,
 //! SEND_MESSAGE with long header names, ordinal enums in heartbeats) and 2.1.0 (pip
-//! `rocketmq-python-cvs==2.1.0.3`, SEND_MESSAGE_V2 with "0"/"1" booleans).
+//! `rocketmq-python-cvs==2.1.0.3`, SEND_MESSAGE_V2 with "0"/"1" booleans; pip
+//! `rocketmq-client-python==2.0.0` over the same library for transactions and sharding keys).
+//! Orderly consumption is run with both library versions (`cpp_orderly_…`, `cpp_2_1_0_orderly_…`).
 //!
 //! Method: one two-shard broker with its embedded nameserver. For each client, on its own
 //! topic that does not exist yet (the C++ producer falls back to TBW102 and the broker creates
@@ -16,7 +18,9 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use ringmq::client::BlockingClient;
-use ringmq::protocol::{request, response, Command};
+use ringmq::protocol::headers::PullMessageResponseHeader;
+use ringmq::protocol::message::{property, sys_flag, Properties};
+use ringmq::protocol::{record, request, response, Command, Header};
 
 fn check_client(broker: &Broker, venv: &str) {
     let topic = format!("PyTopic{venv}");
@@ -42,7 +46,7 @@ fn check_client(broker: &Broker, venv: &str) {
         assert_eq!(fields[1], topic, "{line}");
         assert_eq!(fields[2], "TagA", "{line}");
         let index = fields[4].rsplit(' ').next().unwrap();
-        assert_eq!(fields.len(), 6, "{line}");
+        assert_eq!(fields.len(), 8, "{line}");
         assert_eq!(fields[3], format!("k{index}"), "{line}");
         *bodies.entry(fields[4].to_string()).or_default() += 1;
     }
@@ -132,6 +136,90 @@ fn cpp_orderly_consumer_locks_its_queue_and_consumes_in_order() {
     assert_eq!(bodies, expected, "consumed in send order");
 }
 
+/// Orderly consumption with the C++ 2.1.0 library, through both of its Python bindings
+/// (rocketmq-client-python 2.0.0 and rocketmq-python-cvs 2.1.0.3, `PushConsumer(orderly=True)`,
+/// which registers an orderly listener and locks each queue with LOCK_BATCH_MQ). 30 messages go
+/// out with three interleaved sharding keys (rocketmq-client-python's
+/// `send_orderly_with_sharding_key`: one queue per key); each binding consumes them all in its
+/// own group. From the messages counted: every message exactly once, the queue offsets of each
+/// queue in increasing order, each key's messages in send order and all in one queue. The
+/// verdict never depends on the consumer's exit status: the 2.1.0 push consumer may crash in
+/// `shutdown()` after its RECEIVED lines are written.
+#[test]
+fn cpp_2_1_0_orderly_consumers_keep_each_queue_and_sharding_key_in_order() {
+    let scratch = Scratch::new("broker-python-orderly-21");
+    let broker = start_broker(&scratch, "broker-po21", "shardCount=2");
+    let created = run_ringmq(
+        &["admin", "updateTopic", "-b", &broker.address, "-t", "OrderTopic21", "-r", "8", "-w", "8"],
+        &scratch.0,
+    );
+    assert!(created.status.success(), "{}", String::from_utf8_lossy(&created.stderr));
+    // The producer must find the topic's 8 queues at the nameserver (the broker registers
+    // them after the update), or its first sends fail for want of a route.
+    let mut api = ringmq::client::AdminApi::new(BlockingClient::new(Duration::from_secs(5)));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while api.topic_route(&broker.namesrv, "OrderTopic21").unwrap().is_none() {
+        assert!(Instant::now() < deadline, "the topic never reached the nameserver");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let library = cpp_library_dir();
+    let (sent, status) = run_python(
+        "vtx",
+        "producer.py",
+        &broker.namesrv,
+        &[
+            ("TOPIC", "OrderTopic21"),
+            ("MODE", "orderly"),
+            ("COUNT", "30"),
+            ("SHARDING_KEYS", "3"),
+            ("LD_LIBRARY_PATH", &library),
+        ],
+    );
+    assert_eq!(status, Some(0), "{sent}");
+    let ok = sent.lines().filter(|line| line.starts_with("SEND_RESULT ") && line.split(' ').nth(2) == Some("0"));
+    assert_eq!(ok.count(), 30, "30 SEND_OK: {sent}");
+    for (venv, group) in [("vtx", "OrderGroup21Official"), ("vcvs", "OrderGroup21Cvs")] {
+        let (consumed, _status) = run_python(
+            venv,
+            "consumer.py",
+            &broker.namesrv,
+            &[
+                ("TOPIC", "OrderTopic21"),
+                ("GROUP", group),
+                ("ORDERLY", "1"),
+                ("EXPECT", "30"),
+                ("RUN_SECS", "60"),
+                ("LD_LIBRARY_PATH", &library),
+            ],
+        );
+        check_orderly_consumption(venv, &consumed, 30, 3);
+    }
+}
+
+/// The verdict on an orderly consumer's RECEIVED lines (in callback order): `count` messages
+/// "Hello RocketMQ <i>", each once; per queue, offsets increasing; per sharding key
+/// (`i % keys`), send order and one queue.
+fn check_orderly_consumption(venv: &str, consumed: &str, count: usize, keys: usize) {
+    let mut seen = std::collections::BTreeSet::new();
+    let mut last_offset_of_queue: BTreeMap<i32, i64> = BTreeMap::new();
+    let mut last_of_key: BTreeMap<usize, (usize, i32)> = BTreeMap::new();
+    for line in consumed.lines().filter(|line| line.starts_with("RECEIVED|")) {
+        let fields: Vec<&str> = line.split('|').collect();
+        let index: usize = fields[4].strip_prefix("Hello RocketMQ ").unwrap().parse().unwrap();
+        let (queue_id, queue_offset): (i32, i64) = (fields[6].parse().unwrap(), fields[7].parse().unwrap());
+        assert!(seen.insert(index), "{venv}: message {index} consumed twice");
+        if let Some(previous) = last_offset_of_queue.insert(queue_id, queue_offset) {
+            assert!(queue_offset > previous, "{venv}: queue {queue_id} went from offset {previous} to {queue_offset}");
+        }
+        if let Some((previous, previous_queue)) = last_of_key.insert(index % keys, (index, queue_id)) {
+            assert!(index > previous, "{venv}: message {index} consumed after {previous} of the same key");
+            assert_eq!(queue_id, previous_queue, "{venv}: one sharding key, one queue");
+        }
+    }
+    assert_eq!(seen.len(), count, "{venv}: every message consumed: {consumed}");
+    assert_eq!(last_of_key.len(), keys);
+}
+
 /// The directory of the cpp 2.1.0 librocketmq.so (in the vcvs venv), which the
 /// rocketmq-client-python 2.0.0 binding loads.
 fn cpp_library_dir() -> String {
@@ -215,8 +303,60 @@ fn cpp_transactional_producer_commits_rolls_back_and_leaves_unknown_pending() {
     assert_eq!(stored_count(&mut client, &broker, "RMQ_SYS_TRANS_HALF_TOPIC", 1), 6);
     assert_eq!(stored_count(&mut client, &broker, "RMQ_SYS_TRANS_OP_HALF_TOPIC", 1), 4);
     assert_eq!(stored_count(&mut client, &broker, topic, 8), 2, "only the committed messages reach the topic");
+    check_committed_copies(&mut client, &broker, topic, 8);
     let bodies = consumed_bodies(&broker, topic, "PyTxConsumers", 2);
     assert_eq!(bodies, ["Tx 0", "Tx 3"], "the committed messages are consumed");
+}
+
+/// Every record of one queue, read back with PULL_MESSAGE from offset 0 and decoded here.
+fn stored_records(client: &mut BlockingClient, broker: &Broker, topic: &str, queue_id: i32) -> Vec<Vec<u8>> {
+    let mut stored = Vec::new();
+    let mut offset = 0;
+    loop {
+        let pull = ringmq::client::pull_request("RecordReader", topic, queue_id, offset, 32, None);
+        let reply = client.invoke(&broker.address, pull).expect("PULL_MESSAGE answers");
+        if reply.code != response::SUCCESS {
+            return stored;
+        }
+        stored.extend(ringmq::client::records(&reply.body).map(<[u8]>::to_vec));
+        offset = PullMessageResponseHeader::decode(&reply.ext_fields).unwrap().next_begin_offset;
+    }
+}
+
+/// The committed copies in `topic` are their half messages as Java's EndTransactionProcessor
+/// stores them: preparedTransactionOffset = the half's commit-log offset, the COMMIT type in
+/// the sys flag, the half's body, born host and born timestamp, the half's properties (its
+/// REAL_TOPIC and TRAN_MSG included), the real queue's next offset and a store time not
+/// before the half's.
+fn check_committed_copies(client: &mut BlockingClient, broker: &Broker, topic: &str, queue_count: i32) {
+    let halves = stored_records(client, broker, "RMQ_SYS_TRANS_HALF_TOPIC", 0);
+    let half_of = |unique_key: &str| {
+        let found = halves
+            .iter()
+            .map(|bytes| record::decode(bytes).unwrap())
+            .find(|half| Properties::parse(half.properties).get(property::UNIQ_KEY) == Some(unique_key));
+        found.unwrap_or_else(|| panic!("no half message with UNIQ_KEY {unique_key}"))
+    };
+    let mut committed = 0;
+    for queue_id in 0..queue_count {
+        for (queue_offset, bytes) in stored_records(client, broker, topic, queue_id).iter().enumerate() {
+            let copy = record::decode(bytes).unwrap();
+            let properties = Properties::parse(copy.properties);
+            let half = half_of(properties.get(property::UNIQ_KEY).expect("a UNIQ_KEY"));
+            assert_eq!(copy.prepared_transaction_offset, half.physical_offset, "preparedTransactionOffset");
+            assert_eq!(copy.sys_flag & sys_flag::TRANSACTION_MASK, sys_flag::TRANSACTION_COMMIT);
+            assert_eq!(
+                (copy.body, copy.born_host, copy.born_timestamp),
+                (half.body, half.born_host, half.born_timestamp)
+            );
+            assert_eq!((copy.queue_id, copy.queue_offset), (queue_id, queue_offset as i64));
+            assert!(copy.store_timestamp >= half.store_timestamp);
+            assert_eq!(properties.get(property::REAL_TOPIC), Some(topic));
+            assert_eq!(properties.get(property::TRAN_MSG), Some("true"));
+            committed += 1;
+        }
+    }
+    assert_eq!(committed, 2, "both committed copies were read back");
 }
 
 /// Transaction check-back: every local transaction answers UNKNOWN; the broker asks the

@@ -123,3 +123,192 @@ fn transactions_the_broker_refuses_get_their_codes() {
     assert_eq!(reply.code, response::SYSTEM_ERROR, "{:?}", reply.remark);
     assert!(reply.remark.unwrap_or_default().contains("not a prepared transaction message"));
 }
+
+/// The start of Java's BrokerFastFailure remark for a send that waited too long.
+const SEND_QUEUE_TIMEOUT_REMARK: &str =
+    "[TIMEOUT_CLEAN_QUEUE]broker busy, start flow control for a while, period in queue: ";
+/// Java's default send timeout: a SYSTEM_BUSY must reach the client before its send gives up.
+const CLIENT_SEND_TIMEOUT: Duration = Duration::from_secs(3);
+/// waitTimeMillsInSendQueue of the overload test.
+const SEND_QUEUE_WAIT_MS: u64 = 20;
+const BUSY_TOPIC: &str = "Busy";
+const BUSY_QUEUES: i32 = 8;
+
+/// One send of the overload test: its unique id (the first 8 bytes of its body), its queue, the
+/// reply's code and remark, and how long the reply took.
+struct SendOutcome {
+    id: i64,
+    queue_id: i32,
+    code: i32,
+    remark: Option<String>,
+    latency: Duration,
+}
+
+/// Sends `count` messages at once on each connection, each with its own id from `next_id`.
+async fn send_wave(
+    producers: &[ringmq::client::Producer],
+    templates: &std::rc::Rc<Vec<ringmq::client::SendTemplate>>,
+    next_id: &mut i64,
+    count: usize,
+) -> Vec<SendOutcome> {
+    let mut tasks = Vec::new();
+    for producer in producers {
+        for _ in 0..count {
+            let (producer, templates, id) = (producer.clone(), templates.clone(), *next_id);
+            *next_id += 1;
+            tasks.push(ringmq::runtime::spawn(async move {
+                let queue_id = (id % i64::from(BUSY_QUEUES)) as i32;
+                let started = std::time::Instant::now();
+                let reply = producer.send(&templates[queue_id as usize], Some(id)).await.expect("the connection holds");
+                let latency = started.elapsed();
+                let reply = reply.decode().expect("a well-formed reply");
+                SendOutcome { id, queue_id, code: reply.code, remark: reply.remark, latency }
+            }));
+        }
+    }
+    let mut outcomes = Vec::new();
+    for task in tasks {
+        outcomes.push(task.await);
+    }
+    outcomes
+}
+
+/// Every message id stored in the topic, read back through pulls of every queue.
+async fn stored_ids(consumer: &ringmq::client::PullConsumer) -> Vec<i64> {
+    let mut ids = Vec::new();
+    for queue_id in 0..BUSY_QUEUES {
+        let mut offset = 0;
+        loop {
+            let pulled = consumer.pull(BUSY_TOPIC, queue_id, offset, 32, None).await.expect("pull answers");
+            if pulled.code != response::SUCCESS {
+                break;
+            }
+            ids.extend(ringmq::client::records(&pulled.body).map(|stored| ringmq::client::body_stamp(stored).unwrap()));
+            offset = pulled.next_begin_offset;
+        }
+    }
+    ids
+}
+
+/// Sends one message to every queue in turn, retrying SYSTEM_BUSY as a Java producer does.
+async fn send_one_by_one(
+    producer: &ringmq::client::Producer,
+    templates: &[ringmq::client::SendTemplate],
+    first_id: i64,
+) -> Vec<i64> {
+    let mut stored = Vec::new();
+    for (offset, template) in templates.iter().enumerate() {
+        let id = first_id + offset as i64;
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            let code = producer.send(template, Some(id)).await.expect("the connection holds").code();
+            if code == response::SUCCESS {
+                stored.push(id);
+                break;
+            }
+            assert_eq!(code, response::SYSTEM_BUSY, "an idle broker answers a send with SUCCESS");
+            assert!(attempts < 5, "an idle broker still refuses send {id} after {attempts} attempts");
+            ringmq::runtime::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    stored
+}
+
+/// Overload by queueing time (Java's `waitTimeMillsInSendQueue`): with a one-message inbox
+/// between the two shards and a 20 ms limit, waves of sends from four connections to the
+/// eight queues of a topic (half of them owned by the shard that did not take the connection)
+/// queue up until some wait longer than the limit before their owner starts them. Those must
+/// be answered SYSTEM_BUSY with Java's remark before the client's send timeout and must not be
+/// stored; every acknowledged send must be stored, exactly once; and once the load stops, a
+/// send to every queue succeeds. The waves repeat until a SYSTEM_BUSY is seen (bounded), so a
+/// fast machine only needs more of them: the test asserts what happens, never how soon.
+#[test]
+fn sends_that_wait_too_long_for_their_shard_get_system_busy_and_are_not_stored() {
+    let scratch = Scratch::new("reply-codes-busy");
+    let settings = format!("shardCount=2\nshardInboxCapacity=1\nwaitTimeMillsInSendQueue={SEND_QUEUE_WAIT_MS}");
+    let broker = start_broker(&scratch, "broker-busy", &settings);
+    let queues = BUSY_QUEUES.to_string();
+    let created = run_ringmq(
+        &["admin", "updateTopic", "-b", &broker.address, "-t", BUSY_TOPIC, "-r", &queues, "-w", &queues],
+        &scratch.0,
+    );
+    assert!(created.status.success(), "{}", String::from_utf8_lossy(&created.stderr));
+    let address = broker.address.clone();
+    let (outcomes, stored, recovered) = ringmq::runtime::spawn_executor("busy-client", None, move || async move {
+        let mut producers = Vec::new();
+        for _ in 0..4 {
+            let pipeline = ringmq::client::Pipeline::connect(&address, Duration::from_secs(5)).await.unwrap();
+            producers.push(ringmq::client::Producer::new(pipeline));
+        }
+        let templates: Vec<_> = (0..BUSY_QUEUES)
+            .map(|queue_id| {
+                let target = ringmq::client::SendTarget { producer_group: "BusyProducer", topic: BUSY_TOPIC, queue_id };
+                ringmq::client::SendTemplate::single(&target, &[b'x'; 16])
+            })
+            .collect();
+        let templates = std::rc::Rc::new(templates);
+        let mut next_id = 0;
+        let mut outcomes = Vec::new();
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        while std::time::Instant::now() < deadline
+            && !outcomes.iter().any(|o: &SendOutcome| o.code == response::SYSTEM_BUSY)
+        {
+            outcomes.extend(send_wave(&producers, &templates, &mut next_id, 1000).await);
+        }
+        let recovered = send_one_by_one(&producers[0], &templates, next_id).await;
+        let consumer = ringmq::client::PullConsumer::new(producers[0].pipeline().clone(), "BusyChecker");
+        (outcomes, stored_ids(&consumer).await, recovered)
+    })
+    .unwrap()
+    .join()
+    .unwrap();
+
+    let busy: Vec<&SendOutcome> = outcomes.iter().filter(|outcome| outcome.code == response::SYSTEM_BUSY).collect();
+    assert!(!busy.is_empty(), "no send of {} was refused for waiting", outcomes.len());
+    for outcome in &busy {
+        let remark = outcome.remark.as_deref().unwrap_or_default();
+        let rest = remark.strip_prefix(SEND_QUEUE_TIMEOUT_REMARK).unwrap_or_else(|| panic!("remark {remark:?}"));
+        let (period, size) = rest.split_once("ms, size of queue: ").unwrap_or_else(|| panic!("remark {remark:?}"));
+        let period_ms: u64 = period.parse().unwrap();
+        assert!(period_ms >= SEND_QUEUE_WAIT_MS, "refused after {period_ms} ms, below the limit: {remark}");
+        size.parse::<usize>().unwrap_or_else(|_| panic!("remark {remark:?}"));
+        assert!(
+            outcome.latency < CLIENT_SEND_TIMEOUT,
+            "SYSTEM_BUSY for send {} came after {:?}",
+            outcome.id,
+            outcome.latency
+        );
+    }
+    let other: Vec<(i32, &Option<String>)> = outcomes
+        .iter()
+        .filter(|outcome| outcome.code != response::SUCCESS && outcome.code != response::SYSTEM_BUSY)
+        .map(|outcome| (outcome.code, &outcome.remark))
+        .collect();
+    assert!(other.is_empty(), "unexpected replies: {other:?}");
+
+    let mut acknowledged: Vec<i64> =
+        outcomes.iter().filter(|outcome| outcome.code == response::SUCCESS).map(|outcome| outcome.id).collect();
+    acknowledged.extend(&recovered);
+    acknowledged.sort_unstable();
+    let mut stored = stored;
+    stored.sort_unstable();
+    assert_eq!(
+        stored.len(),
+        acknowledged.len(),
+        "stored {} messages, acknowledged {}",
+        stored.len(),
+        acknowledged.len()
+    );
+    assert_eq!(stored, acknowledged, "exactly the acknowledged sends are stored, none refused");
+    assert_eq!(recovered.len(), BUSY_QUEUES as usize, "after the load every queue takes a send");
+    println!(
+        "overload: {} sends, {} SYSTEM_BUSY (slowest answer {:?}), {} stored",
+        outcomes.len(),
+        busy.len(),
+        busy.iter().map(|outcome| outcome.latency).max().unwrap(),
+        stored.len()
+    );
+    let queue_ids: std::collections::BTreeSet<i32> = busy.iter().map(|outcome| outcome.queue_id).collect();
+    println!("queues refused: {queue_ids:?}");
+}

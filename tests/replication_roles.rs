@@ -14,8 +14,7 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use ringmq::client::BlockingClient;
-use ringmq::protocol::headers::{PullMessageRequestHeader, SendMessageRequestHeaderV2};
-use ringmq::protocol::message::pull_flag;
+use ringmq::protocol::headers::SendMessageRequestHeaderV2;
 use ringmq::protocol::{request, response, Command as Remoting, Header};
 
 fn send(client: &mut BlockingClient, broker: &str) -> i32 {
@@ -41,22 +40,7 @@ fn send(client: &mut BlockingClient, broker: &str) -> i32 {
 }
 
 fn pull(client: &mut BlockingClient, broker: &str) -> Remoting {
-    let mut command = Remoting::request(request::PULL_MESSAGE, 0);
-    PullMessageRequestHeader {
-        consumer_group: "RoleGroup".into(),
-        topic: "RoleTopic".into(),
-        queue_id: 0,
-        queue_offset: 0,
-        max_msg_nums: 32,
-        sys_flag: pull_flag::SUBSCRIPTION,
-        commit_offset: 0,
-        suspend_timeout_millis: 0,
-        subscription: Some("*".into()),
-        sub_version: 0,
-        expression_type: Some("TAG".into()),
-        max_msg_bytes: None,
-    }
-    .encode(&mut command.ext_fields);
+    let command = ringmq::client::pull_request("RoleGroup", "RoleTopic", 0, 0, 32, None);
     client.invoke(broker, command).unwrap()
 }
 

@@ -1,7 +1,8 @@
 //! mqadmin's broker requests on shard 0's control plane: subscription groups
 //! (UPDATE_AND_CREATE_SUBSCRIPTIONGROUP 200, GET_ALL_SUBSCRIPTIONGROUP_CONFIG 201,
-//! DELETE_SUBSCRIPTIONGROUP 207) and the broker configuration (GET_BROKER_CONFIG 26,
-//! UPDATE_BROKER_CONFIG 25), protocol §3.7, §4.7, §7.11 and operations §1.1.
+//! DELETE_SUBSCRIPTIONGROUP 207), DELETE_TOPIC_IN_BROKER (215) and the broker configuration
+//! (GET_BROKER_CONFIG 26, UPDATE_BROKER_CONFIG 25), protocol §3.7, §4.7, §7.11 and operations
+//! §1.1.
 //!
 //! UPDATE_BROKER_CONFIG differs from Java on purpose in how it persists: Java rewrites the whole
 //! `-c` file from its all-configs table (comments and order lost, ~190 keys). We rewrite only
@@ -14,11 +15,13 @@ use std::collections::HashSet;
 use std::path::PathBuf;
 
 use super::plane::ControlShard;
-use super::topics::validate_group_name;
+use super::topics::{check_admin_topic, validate_group_name};
 use super::SubscriptionGroupConfig;
 use crate::config::BrokerSettings;
 use crate::protocol::bodies::DataVersion;
-use crate::protocol::headers::{DeleteSubscriptionGroupRequestHeader, GetBrokerConfigResponseHeader};
+use crate::protocol::headers::{
+    DeleteSubscriptionGroupRequestHeader, GetBrokerConfigResponseHeader, TopicRequestHeader,
+};
 use crate::protocol::{response, Command, Header};
 use crate::shards::messages::Origin;
 use crate::shards::RequestError;
@@ -107,17 +110,48 @@ pub(super) async fn delete_group(
         }
     }
     if header.remove_offset == Some(true) {
-        let local = plane.local.borrow().upgrade();
-        if let Some(local) = local {
-            for shard in 0..local.shard_count {
-                let reply = local.to_owner(shard, request.clone(), origin).await;
-                if reply.is_none_or(|reply| reply.code != response::SUCCESS) {
-                    tracing::warn!("removing the offsets of group {} on shard {shard} failed", header.group_name);
-                }
-            }
-        }
+        on_every_shard(plane, request, origin, &format!("removing the offsets of group {}", header.group_name)).await;
     }
     Ok(Command::response_to(request, response::SUCCESS))
+}
+
+/// DELETE_TOPIC_IN_BROKER (215), as 4.9.8's `AdminBrokerProcessor.deleteTopic`: a system topic
+/// or a bad name is refused (SYSTEM_ERROR), the config goes, and every shard destroys its
+/// consume queues of the topic (`cleanUnusedTopic`), so a topic created again under the name
+/// starts at queue offset 0.
+///
+/// Consumer offsets of the topic are kept, as 4.9.8 keeps them: its deleteTopic never touches
+/// ConsumerOffsetManager (whose `scanUnsubscribedTopic` nothing calls), so the groups' offsets
+/// stay in consumerOffset.json, in GET_ALL_CONSUMER_OFFSET and in QUERY_CONSUMER_OFFSET; a
+/// consumer of a re-created topic whose offset lies past the new queue's end is set right by
+/// the pull's offset checks. RocketMQ 5.1 added `cleanOffsetByTopic` to deleteTopic; a 4.x
+/// broker, which ringmq replaces, does not do it.
+pub(super) async fn delete_topic(
+    plane: &ControlShard,
+    request: &Command,
+    origin: Origin,
+) -> Result<Command, RequestError> {
+    let header = TopicRequestHeader::decode(&request.ext_fields)?;
+    check_admin_topic(&header.topic, &plane.identity).map_err(|error| RequestError::System(error.to_string()))?;
+    if plane.topics.borrow_mut().delete(&header.topic).is_some() {
+        tracing::info!("delete topic {}", header.topic);
+    }
+    plane.topics_changed().await;
+    on_every_shard(plane, request, origin, &format!("removing the consume queues of topic {}", header.topic)).await;
+    Ok(Command::response_to(request, response::SUCCESS))
+}
+
+/// Sends `request` as queue work to every data shard (this one included) and waits for each;
+/// a shard that fails is logged with `what`.
+async fn on_every_shard(plane: &ControlShard, request: &Command, origin: Origin, what: &str) {
+    let local = plane.local.borrow().upgrade();
+    let Some(local) = local else { return };
+    for shard in 0..local.shard_count {
+        let reply = local.to_owner(shard, request.clone(), origin).await;
+        if reply.is_none_or(|reply| reply.code != response::SUCCESS) {
+            tracing::warn!("{what} on shard {shard} failed");
+        }
+    }
 }
 
 /// GET_BROKER_CONFIG (26): every effective key, header `version` = DataVersion JSON.

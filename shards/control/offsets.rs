@@ -162,11 +162,6 @@ impl ConsumerOffsetTable {
         self.remove_keys(|_, key_group| key_group == group)
     }
 
-    /// DELETE_TOPIC_IN_BROKER: drops every group's offsets on `topic`.
-    pub fn remove_topic(&mut self, topic: &str) -> usize {
-        self.remove_keys(|key_topic, _| key_topic == topic)
-    }
-
     /// `whichGroupByTopic`: the groups with offsets on `topic` (QUERY_TOPIC_CONSUME_BY_WHO).
     pub fn groups_of_topic(&self, topic: &str) -> BTreeSet<String> {
         self.iter().filter(|(key_topic, _, _)| *key_topic == topic).map(|(_, group, _)| group.to_string()).collect()
@@ -334,7 +329,7 @@ mod tests {
     }
 
     #[test]
-    fn groups_and_topics_are_found_and_removed_by_either_side_of_the_key() {
+    fn groups_and_topics_are_found_by_either_side_of_the_key_and_groups_removed() {
         let mut table = ConsumerOffsetTable::in_memory();
         table.commit("cg", "T1", 0, 1);
         table.commit("cg", "T2", 0, 1);
@@ -345,8 +340,8 @@ mod tests {
         assert_eq!(table.remove_group("cg"), 2);
         assert_eq!(table.topics_of_group("cg"), BTreeSet::new());
         assert_eq!(table.query("cg-suffix", "T1", 0), Some(1));
-        assert_eq!(table.remove_topic("T1"), 2);
-        assert_eq!(table.entry_count(), 0);
+        assert_eq!(table.remove_group("other"), 1);
+        assert_eq!(table.entry_count(), 1);
     }
 
     #[test]

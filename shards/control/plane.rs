@@ -23,8 +23,7 @@ use crate::client::{register_request, BrokerRegistration, RemoteClient};
 use crate::config::BrokerSettings;
 use crate::protocol::bodies::{self, TopicConfig};
 use crate::protocol::headers::{
-    BrokerIdentityRequestHeader, ConsumerGroupRequestHeader, CreateTopicRequestHeader, TopicRequestHeader,
-    UnregisterClientRequestHeader,
+    BrokerIdentityRequestHeader, ConsumerGroupRequestHeader, CreateTopicRequestHeader, UnregisterClientRequestHeader,
 };
 use crate::protocol::{request, response, Command, Header};
 use crate::runtime::{self, MeshEnd};
@@ -39,7 +38,7 @@ const CLIENT_EXPIRY_SCAN: Duration = Duration::from_secs(10);
 /// Shard 0's control-plane state.
 pub struct ControlShard {
     context: Rc<BrokerContext>,
-    identity: BrokerIdentity,
+    pub(super) identity: BrokerIdentity,
     namesrvs: Vec<String>,
     register_period: Duration,
     register_timeout: Duration,
@@ -371,12 +370,7 @@ impl ControlShard {
                 let body = bodies::to_json(&self.topics.borrow().to_wrapper());
                 Ok(Command::response_to(request, response::SUCCESS).with_body(body))
             }
-            request::DELETE_TOPIC_IN_BROKER => {
-                let header = TopicRequestHeader::decode(&request.ext_fields)?;
-                self.topics.borrow_mut().delete(&header.topic);
-                self.topics_changed().await;
-                Ok(Command::response_to(request, response::SUCCESS))
-            }
+            request::DELETE_TOPIC_IN_BROKER => super::admin::delete_topic(self, request, origin).await,
             request::UPDATE_AND_CREATE_SUBSCRIPTIONGROUP => super::admin::update_group(self, request),
             request::GET_ALL_SUBSCRIPTIONGROUP_CONFIG => super::admin::all_groups(self, request),
             request::DELETE_SUBSCRIPTIONGROUP => super::admin::delete_group(self, request, origin).await,

@@ -32,6 +32,9 @@ use crate::store::shard_store::{ShardStore, StoreOptions, TransferLimits};
 /// Connections one shard accepts at once.
 const SHARD_CONNECTIONS_MAX: usize = 16 * 1024;
 
+/// The shortest send-queue wait honoured (`waitTimeMillsInSendQueue` below it counts as this).
+const SEND_QUEUE_WAIT_TIME_MS_MIN: u64 = 1;
+
 /// How often offsets are written to disk (Java's `flushConsumerOffsetInterval` default).
 const OFFSET_PERSIST_INTERVAL_DEFAULT: Duration = Duration::from_secs(5);
 
@@ -85,6 +88,11 @@ pub fn context_of(spec: &BootSpec) -> BrokerContext {
         slave_read_enable: broker.slave_read_enable,
         slave_timeout: Duration::from_millis(store.slave_timeout_ms),
         slave_fallbehind_bytes_max: store.ha_slave_fallbehind_bytes_max,
+        // At least 1 ms: Java looks only at sends still queued (every 10 ms), while every
+        // forwarded send here is checked when it starts, so 0 would refuse them all.
+        send_queue_wait_time_max: broker
+            .fast_failure_enable
+            .then(|| Duration::from_millis(broker.send_queue_wait_time_ms_max.max(SEND_QUEUE_WAIT_TIME_MS_MIN))),
     }
 }
 
@@ -189,6 +197,7 @@ pub async fn run(spec: BootSpec, mesh: Mesh<ShardMessage>) -> Result<(), String>
         master: RefCell::new(None),
         pump_options: super::replica::options_of(&spec.settings),
         delay_offsets: delay_offsets.clone(),
+        sends_queued: Rc::default(),
     });
     if let Some(plane) = &control_plane {
         plane.attach(Rc::downgrade(&data));

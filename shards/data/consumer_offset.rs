@@ -11,7 +11,8 @@ use std::rc::Rc;
 use super::{DataShard, Origin};
 use crate::protocol::headers::{
     GetEarliestMsgStoretimeResponseHeader, OffsetResponseHeader, PullMessageRequestHeader,
-    QueryConsumerOffsetRequestHeader, QueueRequestHeader, SearchOffsetRequestHeader, UpdateConsumerOffsetRequestHeader,
+    QueryConsumerOffsetRequestHeader, QueueRequestHeader, SearchOffsetRequestHeader, TopicRequestHeader,
+    UpdateConsumerOffsetRequestHeader,
 };
 use crate::protocol::{record, request, response, Command, Header};
 use crate::shards::control::ConsumerOffsetTable;
@@ -105,6 +106,13 @@ pub(super) async fn handle_on_owner(shard: &Rc<DataShard>, request: &Command) ->
         request::GET_ALL_DELAY_OFFSET => {
             let body = shard.delay_offsets.borrow().to_fastjson();
             Ok(Some(Command::response_to(request, response::SUCCESS).with_body(body.into_bytes())))
+        }
+        // Shard 0's DELETE_TOPIC_IN_BROKER, sent to every shard: the topic's consume queues
+        // go, its consumer offsets stay (see `control::admin::delete_topic` for why).
+        request::DELETE_TOPIC_IN_BROKER => {
+            let header = TopicRequestHeader::decode(&request.ext_fields)?;
+            shard.store.remove_queues(&header.topic).map_err(RequestError::System)?;
+            Ok(Some(Command::response_to(request, response::SUCCESS)))
         }
         // Shard 0's DELETE_SUBSCRIPTIONGROUP with removeOffset, sent to every shard.
         request::DELETE_SUBSCRIPTIONGROUP => {

@@ -7,6 +7,11 @@
 //! on a one-shot channel and the connection's shard writes it, in whatever order replies
 //! complete (clients match them by `opaque`).
 //!
+//! A client's send forwarded this way waits at most `waitTimeMillsInSendQueue` for its owner
+//! to start it (Java's BrokerFastFailure): longer, and it is answered SYSTEM_BUSY unstored,
+//! by the connection's shard while the owner's inbox stays full, or by the owner when it gets
+//! to the send too late (`send_to_owner`, `receive`).
+//!
 //! One handler file per request-code family: `send_message.rs` (10, 310, 320),
 //! `pull_message.rs` (11, with long polling), `consumer_offset.rs` (14, 15, 29, 30, 31, 32), `transaction.rs` (37);
 //! `transaction_check.rs` sends CHECK_TRANSACTION_STATE (39) for unresolved half messages.
@@ -22,7 +27,7 @@ mod send_message;
 mod transaction;
 pub mod transaction_check;
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::rc::Rc;
@@ -31,12 +36,12 @@ use std::time::Duration;
 
 use futures_channel::oneshot;
 
-use super::messages::{Origin, ShardMessage, SubscriptionCopy, TopicTableCopy};
+use super::messages::{Origin, SendQueueWait, ShardMessage, SubscriptionCopy, TopicTableCopy};
 use super::{routing, RequestError};
 use crate::net::{Connection, Service};
 use crate::protocol::bodies::TopicConfig;
 use crate::protocol::{request, Command};
-use crate::runtime::{DmaStorage, MeshEnd};
+use crate::runtime::{DmaStorage, MeshEnd, MeshSendError};
 use crate::store::shard_store::ShardStore;
 
 pub use pull_message::ParkedPulls;
@@ -76,6 +81,8 @@ pub struct BrokerContext {
     pub slave_timeout: Duration,
     /// `haSlaveFallbehindMax`: a slave lagging this much counts as absent.
     pub slave_fallbehind_bytes_max: u64,
+    /// `waitTimeMillsInSendQueue`; `None` when `brokerFastFailureEnable=false` (sends wait).
+    pub send_queue_wait_time_max: Option<Duration>,
 }
 
 impl BrokerContext {
@@ -108,6 +115,35 @@ pub struct DataShard {
     pub pump_options: crate::replication::pump::PumpOptions,
     /// How far each delay level this shard owns has delivered.
     pub delay_offsets: Rc<RefCell<crate::shards::control::DelayOffsetTable>>,
+    /// Clients' sends waiting on this shard: for room in an owner's inbox, or received from
+    /// another shard and not started yet. The "size of queue" of a SendQueueTimeout.
+    pub sends_queued: Rc<Cell<usize>>,
+}
+
+/// One send counted in `DataShard::sends_queued` while it lives: dropped when the send starts
+/// or gives up, and also when its task is cancelled, so the count never leaks.
+struct QueuedSend(Rc<Cell<usize>>);
+
+impl QueuedSend {
+    fn new(sends_queued: &Rc<Cell<usize>>) -> Self {
+        sends_queued.set(sends_queued.get() + 1);
+        Self(sends_queued.clone())
+    }
+
+    /// Leaves the queue; returns how many sends are still in it.
+    fn leave(self) -> usize {
+        let sends_queued = self.0.clone();
+        drop(self);
+        sends_queued.get()
+    }
+}
+
+impl Drop for QueuedSend {
+    fn drop(&mut self) {
+        let count = self.0.get();
+        assert!(count > 0, "a queued send leaves a queue that counts none");
+        self.0.set(count - 1);
+    }
 }
 
 /// Shard 0's duties, seen from the data shard that hosts them.
@@ -148,12 +184,46 @@ impl DataShard {
             return Box::pin(self.queue_work(request, origin)).await;
         }
         let (reply, receiver) = oneshot::channel();
-        let message = ShardMessage::QueueWork { request, origin, reply };
+        let message = ShardMessage::QueueWork { request, origin, reply, wait: None };
         if let Err(error) = self.mesh.send_to(owner, message).await {
             tracing::error!("{error}");
             return None;
         }
         receiver.await.ok().flatten()
+    }
+
+    /// A client's send (or send-back) to its owner, refused with SendQueueTimeout when it
+    /// waited `wait_time_max` before the owner started it: here, when the owner's inbox from
+    /// us stays full that long (the message is then dropped unsent, see
+    /// `MeshEnd::send_to_within`); on the owner, when it dequeues the send too late
+    /// (`receive`). Either way the send is not stored, so the client may retry it safely.
+    /// `None` (the broker's own sends, or `brokerFastFailureEnable=false`) waits as `to_owner`.
+    pub async fn send_to_owner(
+        self: &Rc<Self>,
+        owner: usize,
+        request: Command,
+        origin: Origin,
+        wait_time_max: Option<Duration>,
+    ) -> Result<Option<Command>, RequestError> {
+        let Some(wait_time_max) = wait_time_max.filter(|_| owner != self.shard) else {
+            return Ok(self.to_owner(owner, request, origin).await);
+        };
+        let wait = SendQueueWait::new(wait_time_max);
+        let (reply, receiver) = oneshot::channel();
+        let message = ShardMessage::QueueWork { request, origin, reply, wait: Some(wait) };
+        let queued = QueuedSend::new(&self.sends_queued);
+        let sent = self.mesh.send_to_within(owner, message, wait_time_max).await;
+        let sends_queued = queued.leave();
+        match sent {
+            Ok(()) => Ok(receiver.await.ok().flatten()),
+            Err(MeshSendError::Full) => {
+                Err(RequestError::SendQueueTimeout { waited_ms: wait.waited().as_millis() as u64, sends_queued })
+            }
+            Err(MeshSendError::Gone(reason)) => {
+                tracing::error!("{reason}");
+                Ok(None)
+            }
+        }
     }
 
     /// Sends control-plane work to shard 0 (or runs it here) and waits for the reply.
@@ -197,12 +267,15 @@ impl DataShard {
         let origin = self.origin(connection);
         let response = Command::response_to(&request, 0);
         let result = match request.code {
+            // Java's send thread pool serves these four, so they share its wait limit.
             request::SEND_MESSAGE | request::SEND_MESSAGE_V2 | request::SEND_BATCH_MESSAGE => {
-                send_message::route(self, request, origin).await
+                send_message::route(self, request, origin, self.context.send_queue_wait_time_max).await
             }
-            request::CONSUMER_SEND_MSG_BACK | request::VIEW_MESSAGE_BY_ID => {
-                self.route_by_offset(request, origin, "offset").await
-            }
+            request::CONSUMER_SEND_MSG_BACK => match self.owner_of_offset(&request, "offset") {
+                Ok(owner) => self.send_to_owner(owner, request, origin, self.context.send_queue_wait_time_max).await,
+                Err(error) => Err(error),
+            },
+            request::VIEW_MESSAGE_BY_ID => self.route_by_offset(request, origin, "offset").await,
             request::END_TRANSACTION if self.context.is_slave() => Err(RequestError::SlaveNotAvailable(
                 "Message store is slave mode, so end transaction is forbidden.".to_string(),
             )),
@@ -252,10 +325,22 @@ impl DataShard {
     /// Handles one message from another shard.
     pub async fn receive(self: &Rc<Self>, message: ShardMessage) {
         match message {
-            ShardMessage::QueueWork { request, origin, reply } => {
+            ShardMessage::QueueWork { request, origin, reply, wait } => {
                 let shard = self.clone();
+                let queued = wait.map(|wait| (wait, QueuedSend::new(&self.sends_queued)));
                 crate::runtime::spawn(async move {
-                    let _ = reply.send(shard.queue_work(request, origin).await);
+                    // The inbox and this task queue were the send queue the send waited in: if
+                    // it starts too late, it is refused before anything is stored.
+                    let late = queued.and_then(|(wait, queued)| {
+                        let sends_queued = queued.leave();
+                        let waited_ms = wait.waited().as_millis() as u64;
+                        wait.expired().then_some(RequestError::SendQueueTimeout { waited_ms, sends_queued })
+                    });
+                    let answer = match late {
+                        Some(error) => Some(error.reply_to(&request)),
+                        None => shard.queue_work(request, origin).await,
+                    };
+                    let _ = reply.send(answer);
                 })
                 .detach();
             }
@@ -307,6 +392,12 @@ impl DataShard {
         origin: Origin,
         key: &'static str,
     ) -> Result<Option<Command>, RequestError> {
+        let owner = self.owner_of_offset(&request, key)?;
+        Ok(self.to_owner(owner, request, origin).await)
+    }
+
+    /// The shard whose log holds the commit-log offset in the header field `key`.
+    fn owner_of_offset(&self, request: &Command, key: &'static str) -> Result<usize, RequestError> {
         let offset: i64 = request
             .ext_fields
             .get(key)
@@ -316,7 +407,7 @@ impl DataShard {
         if owner >= self.shard_count {
             return Err(RequestError::System(format!("the offset {offset} belongs to no shard of this broker")));
         }
-        Ok(self.to_owner(owner, request, origin).await)
+        Ok(owner)
     }
 
     /// The owner shard of a queue.

@@ -74,7 +74,7 @@ pub(super) async fn handle_on_owner(
     }
     .encode(&mut send.ext_fields);
     send.body = bytes::Bytes::copy_from_slice(decoded.body);
-    let reply = send_message::route(shard, send, origin).await?;
+    let reply = send_message::route(shard, send, origin, None).await?;
     match reply {
         Some(reply) if reply.code == response::SUCCESS || reply.code == response::FLUSH_DISK_TIMEOUT => {
             Ok(Some(Command::response_to(request, response::SUCCESS)))

@@ -11,6 +11,7 @@
 //! clients send batches as 310 with `m=1` and as 10 with `batch=1`.
 
 use std::rc::Rc;
+use std::time::Duration;
 
 use bytes::Bytes;
 
@@ -58,11 +59,14 @@ fn with_trace_fields(shard: &DataShard, mut reply: Command) -> Command {
     reply
 }
 
-/// On the connection's shard: resolve the topic and queue, forward to the owner.
+/// On the connection's shard: resolve the topic and queue, forward to the owner. A client's
+/// send may wait `wait_time_max` for the owner to start it (`DataShard::send_to_owner`); the
+/// broker's own sends (a commit, a send-back) pass `None` and wait.
 pub(super) async fn route(
     shard: &Rc<DataShard>,
     mut request: Command,
     origin: Origin,
+    wait_time_max: Option<Duration>,
 ) -> Result<Option<Command>, RequestError> {
     let header = SendMessageRequestHeader::decode_for(request.code, &request.ext_fields)?;
     if shard.context.is_slave() {
@@ -118,7 +122,7 @@ pub(super) async fn route(
         if let Err(error) = redirect_to_dead_letters(shard, &mut request, &header, &dlq).await {
             return Ok(Some(with_trace_fields(shard, error.reply_to(&request))));
         }
-        return Ok(shard.to_owner(shard.owner(&dlq, 0), request, origin).await);
+        return shard.send_to_owner(shard.owner(&dlq, 0), request, origin, wait_time_max).await;
     }
     let owner = if prepared {
         if let Err(error) = ensure_topic(shard, TRANS_HALF_TOPIC, 1).await {
@@ -131,7 +135,7 @@ pub(super) async fn route(
             None => shard.owner(&header.topic, queue_id),
         }
     };
-    Ok(shard.to_owner(owner, request, origin).await)
+    shard.send_to_owner(owner, request, origin, wait_time_max).await
 }
 
 /// The ext key of a send header field: long name for SEND_MESSAGE, one letter for V2 / batch.
@@ -273,7 +277,7 @@ pub(super) async fn store_on_owner(
     let stored = if is_batch {
         store_batch(shard, &header, &request.body, origin)
     } else {
-        store_one(shard, &header, &request.body, origin)
+        store_one(shard, &header, &request.body, committed_half_offset(request, &header), origin)
     };
     let (results, wait) = match stored {
         Ok(stored) => stored,
@@ -291,6 +295,16 @@ pub(super) async fn store_on_owner(
     }
     .encode(&mut reply.ext_fields);
     Ok(Some(with_trace_fields(shard, reply)))
+}
+
+/// The preparedTransactionOffset of a committed transactional message: END_TRANSACTION names
+/// the half message in `PREPARED_TRANSACTION_OFFSET_FIELD`; any other send stores 0.
+fn committed_half_offset(request: &Command, header: &SendMessageRequestHeader) -> i64 {
+    if header.sys_flag & sys_flag::TRANSACTION_MASK != sys_flag::TRANSACTION_COMMIT {
+        return 0;
+    }
+    let field = request.ext_fields.get(super::transaction::PREPARED_TRANSACTION_OFFSET_FIELD);
+    field.and_then(|text| text.parse().ok()).unwrap_or(0)
 }
 
 /// Waits for what the configuration promises before a reply: the local fdatasync under
@@ -376,6 +390,7 @@ fn store_one(
     shard: &DataShard,
     header: &SendMessageRequestHeader,
     body: &Bytes,
+    prepared_transaction_offset: i64,
     origin: Origin,
 ) -> Result<(Vec<PutResult>, bool), RequestError> {
     check_size(shard, body)?;
@@ -400,7 +415,8 @@ fn store_one(
             None => Target { topic: &header.topic, queue_id: header.queue_id, sys_flag: header.sys_flag },
         }
     };
-    let result = put(shard, header, target, header.flag, body, &properties, origin)?;
+    let fields = MessageFields { flag: header.flag, body, properties: &properties, prepared_transaction_offset };
+    let result = put(shard, header, target, fields, origin)?;
     Ok((vec![result], wait))
 }
 
@@ -428,7 +444,13 @@ fn store_batch(
             return Err(RequestError::MessageIllegal("batch messages cannot be transactional".into()));
         }
         let target = Target { topic: &header.topic, queue_id: header.queue_id, sys_flag: header.sys_flag };
-        results.push(put(shard, header, target, entry.flag, &entry.body, &properties, origin)?);
+        let fields = MessageFields {
+            flag: entry.flag,
+            body: &entry.body,
+            properties: &properties,
+            prepared_transaction_offset: 0,
+        };
+        results.push(put(shard, header, target, fields, origin)?);
     }
     Ok((results, wait))
 }
@@ -441,15 +463,23 @@ struct Target<'a> {
     sys_flag: i32,
 }
 
+/// A message's own fields: the request's, or a batch entry's.
+struct MessageFields<'a> {
+    flag: i32,
+    body: &'a [u8],
+    properties: &'a Properties,
+    /// The half message's commit-log offset on a committed transactional message, else 0.
+    prepared_transaction_offset: i64,
+}
+
 fn put(
     shard: &DataShard,
     header: &SendMessageRequestHeader,
     target: Target<'_>,
-    flag: i32,
-    body: &[u8],
-    properties: &Properties,
+    fields: MessageFields<'_>,
     origin: Origin,
 ) -> Result<PutResult, RequestError> {
+    let MessageFields { flag, body, properties, prepared_transaction_offset } = fields;
     let encoded = properties.encode();
     let tags = properties.get(property::TAGS);
     let mut keys: Vec<&str> = properties.keys().collect();
@@ -466,7 +496,7 @@ fn put(
         born_timestamp: header.born_timestamp,
         born_host: origin.peer,
         reconsume_times: header.reconsume_times.unwrap_or(0),
-        prepared_transaction_offset: 0,
+        prepared_transaction_offset,
         tags_code: tags_code(tags),
         keys,
     };

@@ -21,6 +21,11 @@ use crate::shards::RequestError;
 /// The op message's tag (`TransactionalMessageUtil.REMOVETAG`).
 pub(super) const OP_REMOVE_TAG: &str = "d";
 
+/// On the committed copy's send: the half message's commit-log offset, which the copy stores
+/// as its preparedTransactionOffset. Only END_TRANSACTION sets it, and the owner reads it only
+/// from a COMMIT-type send (Java clients never send one: committing is the broker's job).
+pub(super) const PREPARED_TRANSACTION_OFFSET_FIELD: &str = "ringmqPreparedTransactionOffset";
+
 pub(super) async fn handle_on_owner(
     shard: &Rc<DataShard>,
     request: &Command,
@@ -69,6 +74,14 @@ fn verify(
 
 /// Stores the committed message in its real topic and queue, through the ordinary send path
 /// (so it is routed to the queue's owner, waits for the flush and wakes parked pulls).
+///
+/// The copy is the half message with Java's `endMessageTransaction` changes (4.9.8
+/// EndTransactionProcessor): the real topic and queue, the COMMIT type in the sys flag, and
+/// preparedTransactionOffset = the half's commit-log offset; body, flag, born timestamp, born
+/// host, reconsume times and the properties string (REAL_TOPIC, REAL_QID and TRAN_MSG
+/// included: Java clears them from the map after it has built the string it stores) are the
+/// half's. Java also copies the half's store timestamp and queue offset, but its CommitLog
+/// overwrites both on append (the time in the put lock, the queue's next offset), as ours does.
 async fn store_commit(
     shard: &Rc<DataShard>,
     header: &EndTransactionRequestHeader,
@@ -84,7 +97,7 @@ async fn store_commit(
             header.commit_log_offset
         )));
     }
-    let send = send_request(SendMessageRequestHeader {
+    let mut send = send_request(SendMessageRequestHeader {
         producer_group: header.producer_group.clone(),
         topic,
         default_topic: AUTO_CREATE_TOPIC_KEY_TOPIC.into(),
@@ -99,7 +112,9 @@ async fn store_commit(
         batch: Some(false),
         max_reconsume_times: None,
     });
-    let reply = send_message::route(shard, with_body(send, half.body), origin).await?;
+    send.ext_fields.insert(PREPARED_TRANSACTION_OFFSET_FIELD, half.physical_offset.to_string());
+    let origin = Origin { peer: half.born_host, ..origin };
+    let reply = send_message::route(shard, with_body(send, half.body), origin, None).await?;
     expect_stored(reply, "commit").map(drop)
 }
 

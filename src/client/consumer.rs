@@ -45,24 +45,8 @@ impl PullConsumer {
         count_max: i32,
         hold: Option<Duration>,
     ) -> Result<Pulled, PipelineError> {
-        let mut command = Command::request(request::PULL_MESSAGE, 0);
+        let mut command = pull_request(&self.group, topic, queue_id, offset, count_max, hold);
         command.serialize_type = SerializeType::Rocketmq;
-        let suspend = if hold.is_some() { pull_flag::SUSPEND } else { 0 };
-        PullMessageRequestHeader {
-            consumer_group: self.group.clone(),
-            topic: topic.into(),
-            queue_id,
-            queue_offset: offset,
-            max_msg_nums: count_max,
-            sys_flag: pull_flag::SUBSCRIPTION | suspend,
-            commit_offset: 0,
-            suspend_timeout_millis: hold.map_or(0, |hold| hold.as_millis() as i64),
-            subscription: Some("*".into()),
-            sub_version: 0,
-            expression_type: Some("TAG".into()),
-            max_msg_bytes: None,
-        }
-        .encode(&mut command.ext_fields);
         let reply = self.pipeline.invoke(&command).await?;
         let mut pulled = Pulled { code: reply.code, next_begin_offset: offset, max_offset: -1, body: Bytes::new() };
         if let Ok(header) = PullMessageResponseHeader::decode(&reply.ext_fields) {
@@ -92,6 +76,37 @@ impl PullConsumer {
             .map(|header| header.offset)
             .map_err(|error| PipelineError::Broken(format!("bad GET_MAX_OFFSET reply: {error}")))
     }
+}
+
+/// PULL_MESSAGE of up to `count_max` messages of every tag from `offset`, committing nothing.
+/// With `hold`, an empty queue parks the pull at the broker (long polling) until a message
+/// arrives or `hold` ends.
+pub fn pull_request(
+    group: &str,
+    topic: &str,
+    queue_id: i32,
+    offset: i64,
+    count_max: i32,
+    hold: Option<Duration>,
+) -> Command {
+    let mut command = Command::request(request::PULL_MESSAGE, 0);
+    let suspend = if hold.is_some() { pull_flag::SUSPEND } else { 0 };
+    PullMessageRequestHeader {
+        consumer_group: group.into(),
+        topic: topic.into(),
+        queue_id,
+        queue_offset: offset,
+        max_msg_nums: count_max,
+        sys_flag: pull_flag::SUBSCRIPTION | suspend,
+        commit_offset: 0,
+        suspend_timeout_millis: hold.map_or(0, |hold| hold.as_millis() as i64),
+        subscription: Some("*".into()),
+        sub_version: 0,
+        expression_type: Some("TAG".into()),
+        max_msg_bytes: None,
+    }
+    .encode(&mut command.ext_fields);
+    command
 }
 
 /// The stored records of a pull body, each as its bytes; stops at the first malformed one.

@@ -20,6 +20,6 @@ pub use remote::RemoteClient;
 
 pub use admin_api::{register_request, AdminApi, BrokerRegistration};
 pub use blocking::{expect_code, BlockingClient, ClientError};
-pub use consumer::{body_stamp, records, PullConsumer, Pulled};
+pub use consumer::{body_stamp, pull_request, records, PullConsumer, Pulled};
 pub use pipeline::{patch_opaque, Pipeline, PipelineError, Reply};
-pub use producer::{Producer, SendTarget, SendTemplate};
+pub use producer::{send_request, Producer, SendTarget, SendTemplate};

@@ -61,10 +61,16 @@ fn header(target: &SendTarget<'_>, properties: &str, batch: bool) -> Command {
     command
 }
 
+/// One SEND_MESSAGE_V2 of `body` with `properties` (Java's encoding: `NAME\u{1}value\u{2}…`), as
+/// a Java 4.x producer sends it.
+pub fn send_request(target: &SendTarget<'_>, properties: &str, body: &[u8]) -> Command {
+    header(target, properties, false).with_body(Bytes::copy_from_slice(body))
+}
+
 impl SendTemplate {
     /// One message of `body` (SEND_MESSAGE_V2).
     pub fn single(target: &SendTarget<'_>, body: &[u8]) -> Self {
-        let command = header(target, PROPERTIES_WAIT, false).with_body(Bytes::copy_from_slice(body));
+        let command = send_request(target, PROPERTIES_WAIT, body);
         let frame = encode(&command);
         let body_at = frame.len() - body.len();
         Self { frame, messages: 1, body_offsets: vec![body_at], body_bytes: body.len() }

@@ -13,6 +13,7 @@
 use std::fmt;
 
 use super::host;
+use crate::limits::SHARD_INBOX_CAPACITY_MAX;
 
 /// The Java object a key belongs to; it decides which process reads it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -440,12 +441,17 @@ pub static KEYS: &[KeyRow] = &[
          3 min, logged to protection.log)."),
     row(Broker, "consumerFallbehindThreshold", LONG, text("17179869184"), A,
         "Lag in bytes for the rule above."),
-    row(Broker, "brokerFastFailureEnable", BOOL, text("true"), A,
-        "Every 10 ms, fail queued requests older than the waitTimeMills* limits and, when the \
-         page cache is busy, clean the send queue ([PCBUSY_CLEAN_QUEUE])."),
+    row(Broker, "brokerFastFailureEnable", BOOL, text("true"), H,
+        "Java: every 10 ms, fail queued requests older than the waitTimeMills* limits and, when \
+         the page cache is busy, clean the send queue ([PCBUSY_CLEAN_QUEUE]). ringmq applies \
+         waitTimeMillsInSendQueue only (it has no page cache); false lets sends wait for their \
+         shard however long it takes."),
     row(Broker, "waitTimeMillsInSendQueue", LONG_NON_NEGATIVE, text("200"), H,
         "Max age (ms) of a queued send before \"[TIMEOUT_CLEAN_QUEUE]broker busy\" (response code \
-         2). The key most often raised in production (1000–3000)."),
+         2). The key most often raised in production (1000–3000). In ringmq a send queues when \
+         the shard that took the connection forwards it to the shard owning its queue; the age \
+         counts until that shard starts it, and a refused send is never stored. 0 counts as 1 \
+         ms (Java checks only sends still queued, ringmq every forwarded send)."),
     row(Broker, "waitTimeMillsInPullQueue", LONG, text("5000"), A,
         "Same for the pull queue."),
     row(Broker, "waitTimeMillsInHeartbeatQueue", LONG, text("31000"), A,
@@ -776,6 +782,11 @@ pub static KEYS: &[KeyRow] = &[
          that finds its shard polling skips a wake-up (~30 µs on a VM); spinning costs CPU only \
          while a shard is idle but recently busy. 0 sleeps at once; a SLAVE defaults to 0. See \
          tuning.md."),
+    row(Ringmq, "shardInboxCapacity", Kind::int(1, SHARD_INBOX_CAPACITY_MAX as i64), text("1024"), H,
+        "Messages one shard's inbox from another holds (sends, pulls and offset work forwarded \
+         to the shard that owns the queue). A full inbox makes the forwarding shard wait; a \
+         client's send that waits waitTimeMillsInSendQueue is answered SYSTEM_BUSY. Smaller \
+         turns a slow shard into SYSTEM_BUSY sooner."),
     row(Ringmq, "namesrvListenPort", PORT, text("9876"), H,
         "Port of the nameserver that ringmq broker embeds when no namesrvAddr is configured (no \
          -n, no namesrvAddr key, no NAMESRV_ADDR); unused otherwise."),
@@ -1027,7 +1038,7 @@ mod tests {
         // NettyClientConfig has 14; its two write-buffer marks share the NettyServer rows.
         assert_eq!(count(Section::NettyClient), 12);
         assert_eq!(count(Section::Namesrv), 7);
-        assert_eq!(count(Section::Ringmq), 3);
+        assert_eq!(count(Section::Ringmq), 4);
         let java_broker_keys = rows_for(Process::Broker).filter(|row| row.is_java()).count();
         assert_eq!(java_broker_keys, 185, "the README of tests/data/conf counts 185 setters");
     }
@@ -1068,7 +1079,7 @@ mod tests {
             flushDelayOffsetInterval regionId traceOn rejectTransactionMessage transactionTimeOut \
             transactionCheckMax transactionCheckInterval serverChannelMaxIdleTimeSeconds \
             startAcceptSendRequestTimeStamp configBlackList shardCount shardSpinBeforeParkMicros \
-            namesrvListenPort";
+            shardInboxCapacity namesrvListenPort brokerFastFailureEnable";
         let namesrv = "listenPort kvConfigPath configStorePath orderMessageEnable configBlackList \
             serverChannelMaxIdleTimeSeconds";
         for (process, keys) in [(Process::Broker, broker), (Process::Namesrv, namesrv)] {

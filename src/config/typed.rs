@@ -141,6 +141,8 @@ pub struct BrokerConfig {
     pub transaction_check_count_max: u32,
     /// `transactionCheckInterval`.
     pub transaction_check_interval_ms: u64,
+    /// `brokerFastFailureEnable`: refuse sends that waited `waitTimeMillsInSendQueue`.
+    pub fast_failure_enable: bool,
     /// `waitTimeMillsInSendQueue`.
     pub send_queue_wait_time_ms_max: u64,
     /// `sendThreadPoolQueueCapacity`.
@@ -157,6 +159,8 @@ pub struct BrokerConfig {
     pub shard_count: usize,
     /// `shardSpinBeforeParkMicros` (ringmq).
     pub shard_spin_before_park: std::time::Duration,
+    /// `shardInboxCapacity` (ringmq): messages one shard's inbox from another holds.
+    pub shard_inbox_capacity: usize,
     /// `namesrvListenPort` (ringmq): the embedded nameserver's port.
     pub namesrv_listen_port: u16,
 }
@@ -198,6 +202,7 @@ impl BrokerConfig {
             transaction_timeout_ms: values.u64("transactionTimeOut")?,
             transaction_check_count_max: values.u32("transactionCheckMax")?,
             transaction_check_interval_ms: values.u64("transactionCheckInterval")?,
+            fast_failure_enable: values.bool("brokerFastFailureEnable")?,
             send_queue_wait_time_ms_max: values.u64("waitTimeMillsInSendQueue")?,
             send_queue_capacity: values.u32("sendThreadPoolQueueCapacity")?,
             pull_queue_capacity: values.u32("pullThreadPoolQueueCapacity")?,
@@ -213,6 +218,7 @@ impl BrokerConfig {
             } else {
                 std::time::Duration::from_micros(values.u64("shardSpinBeforeParkMicros")?)
             },
+            shard_inbox_capacity: usize::try_from(values.u64("shardInboxCapacity")?).unwrap_or(usize::MAX),
             namesrv_listen_port: values.port("namesrvListenPort")?,
         })
     }
@@ -493,6 +499,15 @@ mod tests {
         assert_eq!(spin(&[("brokerRole", "SLAVE")]), 0);
         assert_eq!(spin(&[("brokerRole", "SLAVE"), ("shardSpinBeforeParkMicros", "200")]), 200);
         assert_eq!(spin(&[("brokerRole", "SYNC_MASTER"), ("shardSpinBeforeParkMicros", "0")]), 0);
+    }
+
+    /// The schema's default text and the limit it documents are one number.
+    #[test]
+    fn the_default_shard_inbox_is_the_limits_default_and_sends_fail_fast() {
+        let broker = BrokerConfig::from_values(&broker_defaults(), &mut Vec::new()).unwrap();
+        assert_eq!(broker.shard_inbox_capacity, crate::limits::SHARD_INBOX_CAPACITY);
+        assert!(broker.fast_failure_enable);
+        assert_eq!(broker.send_queue_wait_time_ms_max, 200);
     }
 
     #[test]

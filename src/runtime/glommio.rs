@@ -332,6 +332,15 @@ impl<T: Send + 'static> Mesh<T> {
     }
 }
 
+/// Why [`MeshEnd::send_to_within`] did not deliver.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum MeshSendError {
+    /// The other shard's executor ended.
+    Gone(String),
+    /// Its inbox from us stayed full for the whole wait; the message was dropped.
+    Full,
+}
+
 /// One shard's end of the mesh.
 pub struct MeshEnd<T: Send + 'static> {
     senders: ::glommio::channels::channel_mesh::Senders<T>,
@@ -353,8 +362,80 @@ impl<T: Send + 'static> MeshEnd<T> {
         self.senders.send_to(shard, message).await.map_err(|error| format!("shard {shard} is gone: {error:?}"))
     }
 
+    /// As [`MeshEnd::send_to`], but gives up when the inbox stays full for `wait_max`: the
+    /// message is then dropped unsent ([`MeshSendError::Full`]).
+    ///
+    /// Cancel-safe, which is what makes the race with a timer sound. glommio 0.9.0's
+    /// `ConnectedSender::send` keeps the message inside its future until `wait_for_room` sees
+    /// room, then pushes it with `try_send` in that same poll: a dropped future has either
+    /// pushed the message (it had completed) or still owns it and drops it. The waker it left
+    /// in the reactor's list may later take a wake-up meant for another sender of ours, but the
+    /// reactor sweeps the channels again before the executor sleeps (`sys::uring::wait`), so
+    /// that sender is woken on the next loop, not stranded. `send_to_within_gives_up_…` below
+    /// checks both.
+    pub async fn send_to_within(&self, shard: usize, message: T, wait_max: Duration) -> Result<(), MeshSendError> {
+        let sent = async { Some(self.send_to(shard, message).await) };
+        let expired = async {
+            sleep(wait_max).await;
+            None
+        };
+        match futures_lite::future::or(sent, expired).await {
+            Some(Ok(())) => Ok(()),
+            Some(Err(reason)) => Err(MeshSendError::Gone(reason)),
+            None => Err(MeshSendError::Full),
+        }
+    }
+
     /// Receives the next message from `shard`; `None` when that shard is gone.
     pub async fn recv_from(&self, shard: usize) -> Option<T> {
         self.receivers.recv_from(shard).await.ok().flatten()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::rc::Rc;
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    use super::{spawn, spawn_executor, Mesh, MeshSendError};
+
+    /// Method: a mesh of two executors whose inboxes hold one message. Shard 0 fills shard 1's
+    /// inbox while shard 1 reads nothing (its thread is blocked on a std channel), so a
+    /// `send_to_within` must give up. Shard 0 then starts a second bounded send, which waits
+    /// behind the abandoned sender's waker in glommio's list, and only then lets shard 1 read.
+    /// Shard 1 must see the first message and the later ones, never the abandoned one, and the
+    /// waiting sender must be woken (it gives up after 10 s otherwise, failing the test).
+    #[test]
+    fn send_to_within_gives_up_on_a_full_inbox_without_sending_and_strands_no_later_sender() {
+        let mesh = Mesh::<u32>::new(2, 1);
+        let (go, wait_for_go) = mpsc::channel::<()>();
+        let sender_mesh = mesh.clone();
+        let sender = spawn_executor("mesh-test-0", None, move || async move {
+            let end = Rc::new(sender_mesh.join().await.unwrap());
+            end.send_to(1, 1).await.unwrap();
+            let abandoning = end.clone();
+            let gave_up = spawn(async move { abandoning.send_to_within(1, 2, Duration::from_millis(50)).await }).await;
+            assert_eq!(gave_up, Err(MeshSendError::Full));
+            let waiting = end.clone();
+            let later = spawn(async move { waiting.send_to_within(1, 3, Duration::from_secs(10)).await });
+            super::sleep(Duration::from_millis(20)).await; // `later` is now parked on the full inbox.
+            go.send(()).unwrap();
+            assert_eq!(later.await, Ok(()), "a sender queued behind an abandoned one was stranded");
+            end.send_to_within(1, 4, Duration::from_secs(10)).await
+        })
+        .unwrap();
+        let receiver = spawn_executor("mesh-test-1", None, move || async move {
+            let end = mesh.join().await.unwrap();
+            wait_for_go.recv().unwrap();
+            let mut seen = Vec::new();
+            for _ in 0..3 {
+                seen.push(end.recv_from(0).await.unwrap());
+            }
+            seen
+        })
+        .unwrap();
+        assert_eq!(sender.join().unwrap(), Ok(()));
+        assert_eq!(receiver.join().unwrap(), vec![1, 3, 4]);
     }
 }

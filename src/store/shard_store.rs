@@ -670,6 +670,17 @@ impl<S: Storage> ShardStore<S> {
         self.checkpoint()
     }
 
+    /// Destroys this shard's consume queues of `topic` (DELETE_TOPIC_IN_BROKER): a topic made
+    /// again under the name starts at queue offset 0, as with RocketMQ. The records stay in the
+    /// commit log until retention. A checkpoint follows at once, so that a crash recovery does
+    /// not rebuild the queues from records the checkpoint had already passed; records not yet
+    /// synced at this moment are still replayed into them then, as RocketMQ's recovery would.
+    pub fn remove_queues(&self, topic: &str) -> Result<(), String> {
+        self.queues.borrow_mut().remove(topic).map_err(|error| error.to_string())?;
+        assert!(self.queues.borrow().iter().all(|(queue_topic, _, _)| queue_topic != topic));
+        self.checkpoint()
+    }
+
     /// Syncs consume queues and index, then records how far they go.
     pub fn checkpoint(&self) -> Result<(), String> {
         self.write_checkpoint(false)

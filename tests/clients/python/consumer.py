@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
 """Push consumer for the Python bindings of rocketmq-client-cpp. Group GROUP (default
 TestConsumerGroup) subscribes TOPIC / TAGS (default TestTopic / TagA) and stops once EXPECT
-messages arrived or after RUN_SECS. Each message is printed on its own line as
-`RECEIVED|<topic>|<tags>|<keys>|<body>` (one write per line, so lines from the client's
-threads do not interleave).
+messages arrived or after RUN_SECS. Each message is printed on its own line, in the order the
+callbacks ran, as `RECEIVED|<topic>|<tags>|<keys>|<body>|<time>|<queue id>|<queue offset>`
+(one write per line, so lines from the client's threads do not interleave).
 
 Env ORDERLY=1 makes it an orderly consumer. The cpp 2.1.0 push consumer may crash (SIGSEGV) inside shutdown(); the test's verdict comes
 from the RECEIVED lines, which are flushed before shutdown begins.
@@ -38,7 +38,8 @@ def text(value):
 
 
 def on_message(message):
-    line = f"RECEIVED|{text(message.topic)}|{text(message.tags)}|{text(message.keys)}|{text(message.body)}|{time.time()}\n"
+    line = (f"RECEIVED|{text(message.topic)}|{text(message.tags)}|{text(message.keys)}|{text(message.body)}"
+            f"|{time.time()}|{message.queue_id}|{message.queue_offset}\n")
     with lock:
         os.write(sys.stdout.fileno(), line.encode())
         received.append(line)

@@ -4,7 +4,8 @@
 (default TestTopic), tag TagA, key k<i>, body "Hello RocketMQ <i>".
 
 Env: NAMESRV (default 127.0.0.1:9876), TOPIC, COUNT, MODE=sync|oneway|batch|orderly (default sync),
-DELAY_LEVEL (a delay level for every message; default none).
+DELAY_LEVEL (a delay level for every message; default none), SHARDING_KEYS (orderly: message i
+goes with sharding key i % SHARDING_KEYS, default 1, so keys interleave).
 Prints one line per send: SEND_RESULT <i> <status> <msg id> <offset>, or SEND_ERROR <i> ...
 """
 import os
@@ -44,11 +45,12 @@ for i in range(count):
     message = make_message(i)
     try:
         if mode == "orderly":
-            # One queue for every message (the sharding key picks it), so their order is fixed.
+            # One queue per sharding key (the key picks it), so each key's order is fixed.
+            key = i % int(os.environ.get("SHARDING_KEYS", "1"))
             if hasattr(producer, "send_orderly"):
-                result = producer.send_orderly(message, 0)
+                result = producer.send_orderly(message, key)  # queue = key % queue count
             else:
-                result = producer.send_orderly_with_sharding_key(message, "order-1")
+                result = producer.send_orderly_with_sharding_key(message, f"order-{key}")
             print("SEND_RESULT", i, result.status, result.msg_id, result.offset, time.time(), flush=True)
         elif mode == "oneway":
             producer.send_oneway(message)
