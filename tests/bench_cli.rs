@@ -104,7 +104,9 @@ fn bench_counts_every_message_once_from_send_to_consume() {
     );
     no_errors(&e2e);
     let sent = e2e["messages"].as_u64().unwrap();
-    assert!((300..=420).contains(&sent), "about 2 s × 200 msg/s acknowledged: {sent}");
+    // The rate caps what is sent (2 s × 200 msg/s, plus the in-flight window); a slow machine
+    // may send fewer, which is not this test's business.
+    assert!((1..=420).contains(&sent), "at most about 2 s × 200 msg/s acknowledged: {sent}");
     let stamped = e2e["e2e_latency_us"]["count"].as_u64().unwrap();
     assert!(stamped >= sent * 9 / 10, "the consumer received what was sent: {stamped} of {sent}");
     assert!(e2e["e2e_latency_us"]["p50"].as_f64().unwrap() > 0.0);
