@@ -31,8 +31,21 @@ pub trait Service: 'static {
 }
 
 enum Outbound {
-    Frame(Bytes),
+    /// A frame as its encoded head and its body (a pull reply's records), so that a large body
+    /// is written as it is rather than copied twice more (behind the head, into the batch).
+    Frame {
+        head: Bytes,
+        body: Bytes,
+    },
     Close,
+}
+
+impl Outbound {
+    fn frame(command: &Command) -> Self {
+        let mut head = BytesMut::with_capacity(256);
+        frame::encode_head(command, &mut head);
+        Outbound::Frame { head: head.freeze(), body: command.body.clone() }
+    }
 }
 
 /// The shared face of a connection: who is on the other end, and a way to send it frames
@@ -51,8 +64,7 @@ impl Connection {
         if self.closed.get() {
             return false;
         }
-        let encoded = frame::encode_to_bytes(command);
-        self.outbound.send(Outbound::Frame(encoded)).await.is_ok()
+        self.outbound.send(Outbound::frame(command)).await.is_ok()
     }
 
     /// Queues a command without waiting; false when closed or when the write queue is full.
@@ -60,7 +72,7 @@ impl Connection {
         if self.closed.get() {
             return false;
         }
-        self.outbound.try_send(Outbound::Frame(frame::encode_to_bytes(command))).is_ok()
+        self.outbound.try_send(Outbound::frame(command)).is_ok()
     }
 
     pub fn is_closed(&self) -> bool {
@@ -215,37 +227,73 @@ async fn dispatch<S: Service>(
 /// Largest batch of replies coalesced into one write.
 const WRITE_BATCH_BYTES_MAX: usize = 256 * 1024;
 
+/// A body at least this large is written from its own buffer after the batch, not copied
+/// into it (a pull of 32 × 1 KiB records).
+const WRITE_BODY_DIRECT_BYTES_MIN: usize = 16 * 1024;
+
 async fn write_loop(
     mut writer: impl futures_lite::AsyncWrite + Unpin,
     receiver: ChannelReceiver<Outbound>,
     peer: SocketAddr,
 ) {
     let mut batch = BytesMut::with_capacity(WRITE_BATCH_BYTES_MAX);
-    while let Some(item) = receiver.recv().await {
-        let Outbound::Frame(first) = item else {
-            break;
+    let mut next = receiver.recv().await;
+    while let Some(Outbound::Frame { head, body }) = next {
+        let written = match write_frame(&mut writer, &mut batch, &head, &body).await {
+            Ok(()) => gather_and_write(&mut writer, &mut batch, &receiver).await,
+            Err(error) => Err(error),
         };
-        batch.extend_from_slice(&first);
-        let mut closing = false;
-        while batch.len() < WRITE_BATCH_BYTES_MAX {
-            match futures_lite::future::poll_once(receiver.recv()).await {
-                Some(Some(Outbound::Frame(more))) => batch.extend_from_slice(&more),
-                Some(Some(Outbound::Close)) | Some(None) => {
-                    closing = true;
-                    break;
-                }
-                None => break,
+        match written {
+            Ok(false) => next = receiver.recv().await,
+            Ok(true) => break,
+            Err(error) => {
+                debug!(peer = %peer, "connection write failed: {error}");
+                return;
             }
-        }
-        if let Err(error) = writer.write_all(&batch).await {
-            debug!(peer = %peer, "connection write failed: {error}");
-            return;
-        }
-        batch.clear();
-        if closing {
-            break;
         }
     }
     let _ = writer.flush().await;
     let _ = writer.close().await;
+}
+
+/// Adds whatever else is queued to the batch and writes it. Returns whether a close was seen.
+async fn gather_and_write(
+    writer: &mut (impl futures_lite::AsyncWrite + Unpin),
+    batch: &mut BytesMut,
+    receiver: &ChannelReceiver<Outbound>,
+) -> std::io::Result<bool> {
+    let mut closing = false;
+    while batch.len() < WRITE_BATCH_BYTES_MAX {
+        match futures_lite::future::poll_once(receiver.recv()).await {
+            Some(Some(Outbound::Frame { head, body })) => write_frame(writer, batch, &head, &body).await?,
+            Some(Some(Outbound::Close)) | Some(None) => {
+                closing = true;
+                break;
+            }
+            None => break,
+        }
+    }
+    if !batch.is_empty() {
+        writer.write_all(batch).await?;
+        batch.clear();
+    }
+    Ok(closing)
+}
+
+/// Appends a frame to the batch; a large body goes out at once from its own buffer, after
+/// what the batch held.
+async fn write_frame(
+    writer: &mut (impl futures_lite::AsyncWrite + Unpin),
+    batch: &mut BytesMut,
+    head: &[u8],
+    body: &Bytes,
+) -> std::io::Result<()> {
+    batch.extend_from_slice(head);
+    if body.len() < WRITE_BODY_DIRECT_BYTES_MIN {
+        batch.extend_from_slice(body);
+        return Ok(());
+    }
+    writer.write_all(batch).await?;
+    batch.clear();
+    writer.write_all(body).await
 }

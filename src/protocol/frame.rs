@@ -124,6 +124,13 @@ pub fn decode_frame_body(mut frame: Bytes) -> Result<Command, FrameError> {
 
 /// Appends the encoded frame of `command` to `target`, in `command.serialize_type`.
 pub fn encode(command: &Command, target: &mut BytesMut) {
+    encode_head(command, target);
+    target.extend_from_slice(&command.body);
+}
+
+/// Encodes everything of `command` but its body, with the frame length counting the body:
+/// a writer can send a large body as it is instead of copying it behind the header.
+pub fn encode_head(command: &Command, target: &mut BytesMut) {
     let start = target.len();
     target.put_u32(0); // length, patched below
     target.put_u32(0); // type and header length, patched below
@@ -134,8 +141,7 @@ pub fn encode(command: &Command, target: &mut BytesMut) {
     }
     let header_bytes = target.len() - header_start;
     assert!(header_bytes <= 0x00FF_FFFF, "header of {header_bytes} bytes exceeds 24 bits");
-    target.extend_from_slice(&command.body);
-    let length = target.len() - start - 4;
+    let length = target.len() - start - 4 + command.body.len();
     assert!(length <= i32::MAX as usize);
     let word = ((command.serialize_type as u32) << 24) | header_bytes as u32;
     target[start..start + 4].copy_from_slice(&(length as u32).to_be_bytes());
