@@ -31,8 +31,8 @@ pub trait Service: 'static {
 }
 
 enum Outbound {
-    /// A frame as its encoded head and its body (a pull reply's records), so that a large body
-    /// is written as it is rather than copied twice more (behind the head, into the batch).
+    /// A frame as its encoded head and its body (a pull reply's records): the body is copied
+    /// once, into the write batch, not first behind the head.
     Frame {
         head: Bytes,
         body: Bytes,
@@ -227,73 +227,43 @@ async fn dispatch<S: Service>(
 /// Largest batch of replies coalesced into one write.
 const WRITE_BATCH_BYTES_MAX: usize = 256 * 1024;
 
-/// A body at least this large is written from its own buffer after the batch, not copied
-/// into it (a pull of 32 × 1 KiB records).
-const WRITE_BODY_DIRECT_BYTES_MIN: usize = 16 * 1024;
-
 async fn write_loop(
     mut writer: impl futures_lite::AsyncWrite + Unpin,
     receiver: ChannelReceiver<Outbound>,
     peer: SocketAddr,
 ) {
     let mut batch = BytesMut::with_capacity(WRITE_BATCH_BYTES_MAX);
-    let mut next = receiver.recv().await;
-    while let Some(Outbound::Frame { head, body }) = next {
-        let written = match write_frame(&mut writer, &mut batch, &head, &body).await {
-            Ok(()) => gather_and_write(&mut writer, &mut batch, &receiver).await,
-            Err(error) => Err(error),
-        };
-        match written {
-            Ok(false) => next = receiver.recv().await,
-            Ok(true) => break,
-            Err(error) => {
-                debug!(peer = %peer, "connection write failed: {error}");
-                return;
+    while let Some(Outbound::Frame { head, body }) = receiver.recv().await {
+        append_frame(&mut batch, &head, &body);
+        let mut closing = false;
+        while batch.len() < WRITE_BATCH_BYTES_MAX {
+            match futures_lite::future::poll_once(receiver.recv()).await {
+                Some(Some(Outbound::Frame { head, body })) => append_frame(&mut batch, &head, &body),
+                Some(Some(Outbound::Close)) | Some(None) => {
+                    closing = true;
+                    break;
+                }
+                None => break,
             }
+        }
+        if let Err(error) = writer.write_all(&batch).await {
+            debug!(peer = %peer, "connection write failed: {error}");
+            return;
+        }
+        batch.clear();
+        if closing {
+            break;
         }
     }
     let _ = writer.flush().await;
     let _ = writer.close().await;
 }
 
-/// Adds whatever else is queued to the batch and writes it. Returns whether a close was seen.
-async fn gather_and_write(
-    writer: &mut (impl futures_lite::AsyncWrite + Unpin),
-    batch: &mut BytesMut,
-    receiver: &ChannelReceiver<Outbound>,
-) -> std::io::Result<bool> {
-    let mut closing = false;
-    while batch.len() < WRITE_BATCH_BYTES_MAX {
-        match futures_lite::future::poll_once(receiver.recv()).await {
-            Some(Some(Outbound::Frame { head, body })) => write_frame(writer, batch, &head, &body).await?,
-            Some(Some(Outbound::Close)) | Some(None) => {
-                closing = true;
-                break;
-            }
-            None => break,
-        }
-    }
-    if !batch.is_empty() {
-        writer.write_all(batch).await?;
-        batch.clear();
-    }
-    Ok(closing)
-}
-
-/// Appends a frame to the batch; a large body goes out at once from its own buffer, after
-/// what the batch held.
-async fn write_frame(
-    writer: &mut (impl futures_lite::AsyncWrite + Unpin),
-    batch: &mut BytesMut,
-    head: &[u8],
-    body: &Bytes,
-) -> std::io::Result<()> {
+/// Appends a frame to the batch, head then body. One send for both matters more than the
+/// copy: writing a 32 KiB pull body from its own buffer after the head (glommio has no
+/// vectored send) made two sends and two wake-ups of the client per pull, and cut a
+/// 100k-message consume from 540–846k to 53–220k msg/s.
+fn append_frame(batch: &mut BytesMut, head: &[u8], body: &[u8]) {
     batch.extend_from_slice(head);
-    if body.len() < WRITE_BODY_DIRECT_BYTES_MIN {
-        batch.extend_from_slice(body);
-        return Ok(());
-    }
-    writer.write_all(batch).await?;
-    batch.clear();
-    writer.write_all(body).await
+    batch.extend_from_slice(body);
 }
