@@ -4,12 +4,14 @@
 //! `next` on (whole records only, so the slave can apply and index them at once), or wait for
 //! the next append, sending a heartbeat frame after `heartbeat` of silence. Records still in the
 //! hot window go out as `Bytes` clones of it; older ones are read from the segment files with
-//! O_DIRECT reads that bypass the window. Meanwhile the slave's reports advance the shard's
-//! [`ReplicaSet`], which releases SYNC_MASTER sends waiting for their record.
+//! O_DIRECT reads that bypass the window. A frame is one vectored write of its header and those
+//! slices. Meanwhile the slave's reports advance the shard's [`ReplicaSet`], which releases
+//! SYNC_MASTER sends waiting for their record.
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::future::Future;
+use std::io::IoSlice;
 use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll};
@@ -186,17 +188,14 @@ impl Drop for SlaveLink {
 
 /// Serves one slave stream of this shard until it closes or fails. `first` is the position of
 /// the slave's first report (already read by the acceptor).
-pub async fn serve<S, T>(
-    stream: T,
+pub async fn serve<S: Storage>(
+    stream: runtime::TcpStream,
     peer: String,
     first: Position,
     store: Rc<ShardStore<S>>,
     set: Rc<ReplicaSet>,
     options: PumpOptions,
-) where
-    S: Storage,
-    T: AsyncRead + AsyncWrite + Unpin,
-{
+) {
     let shard = set.shard;
     let log = store.log_cell();
     let (appended, min_position) = {
@@ -224,7 +223,7 @@ pub async fn serve<S, T>(
     tracing::info!("HA: slave {peer} follows shard {shard} from position {start} (log end {appended})");
     let _link = SlaveLink::open(&set);
     set.acknowledge(first);
-    let (reader, writer) = futures_lite::io::split(stream);
+    let (reader, writer) = runtime::split_stream(stream);
     let reader = futures_lite::io::BufReader::with_capacity(REPORT_BUFFER_BYTES, reader);
     let heard = Cell::new(Instant::now());
     let (tick, ticks) = runtime::channel_bounded(1);
@@ -330,10 +329,9 @@ fn is_blank(bytes: &[u8]) -> bool {
 /// Reports read at once (8 bytes each): a burst of them costs one read.
 const REPORT_BUFFER_BYTES: usize = 4096;
 
-/// Small frames are copied into one buffer: one send costs more than copying a few KiB.
-/// Larger ones go out as the header followed by the log's own slices.
-const COALESCE_BYTES_MAX: usize = 16 * 1024;
-
+/// Sends one frame with as few system calls as the socket allows: the header and the log's own
+/// record slices as one vectored write (a write per record cost a system call and a loopback
+/// segment each, and the slave woke up for parts of a frame).
 async fn send_frame<W: AsyncWrite + Unpin>(
     writer: &mut W,
     shard: u16,
@@ -342,17 +340,24 @@ async fn send_frame<W: AsyncWrite + Unpin>(
 ) -> std::io::Result<()> {
     let size: usize = records.iter().map(|(_, bytes)| bytes.len()).sum();
     let header = wire::encode_frame_header(shard, position, size as u32);
-    if size <= COALESCE_BYTES_MAX {
-        let mut frame = Vec::with_capacity(wire::FRAME_HEADER_BYTES + size);
-        frame.extend_from_slice(&header);
-        for (_, bytes) in records {
-            frame.extend_from_slice(bytes);
+    let mut slices = Vec::with_capacity(1 + records.len());
+    slices.push(IoSlice::new(&header));
+    slices.extend(records.iter().map(|(_, bytes)| IoSlice::new(bytes)));
+    write_all_vectored(writer, &mut slices).await
+}
+
+/// Writes every byte of `slices` (which it consumes).
+async fn write_all_vectored<W: AsyncWrite + Unpin>(
+    writer: &mut W,
+    mut slices: &mut [IoSlice<'_>],
+) -> std::io::Result<()> {
+    IoSlice::advance_slices(&mut slices, 0); // skips empty slices
+    while !slices.is_empty() {
+        let written = writer.write_vectored(slices).await?;
+        if written == 0 {
+            return Err(std::io::ErrorKind::WriteZero.into());
         }
-        return writer.write_all(&frame).await;
-    }
-    writer.write_all(&header).await?;
-    for (_, bytes) in records {
-        writer.write_all(bytes).await?;
+        IoSlice::advance_slices(&mut slices, written);
     }
     Ok(())
 }
@@ -423,6 +428,77 @@ impl<S: Storage> Future for AppendedPast<'_, S> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A socket stand-in that records each write call and takes at most `call_bytes_max` per call.
+    struct RecordingWriter {
+        calls: Vec<usize>,
+        bytes: Vec<u8>,
+        call_bytes_max: usize,
+    }
+
+    impl RecordingWriter {
+        fn take(&mut self, slices: &[IoSlice<'_>]) -> usize {
+            let mut taken = 0;
+            for slice in slices {
+                let take = slice.len().min(self.call_bytes_max - taken);
+                self.bytes.extend_from_slice(&slice[..take]);
+                taken += take;
+            }
+            self.calls.push(taken);
+            taken
+        }
+    }
+
+    impl AsyncWrite for RecordingWriter {
+        fn poll_write(mut self: Pin<&mut Self>, _: &mut Context<'_>, buffer: &[u8]) -> Poll<std::io::Result<usize>> {
+            Poll::Ready(Ok(self.take(&[IoSlice::new(buffer)])))
+        }
+
+        fn poll_write_vectored(
+            mut self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+            slices: &[IoSlice<'_>],
+        ) -> Poll<std::io::Result<usize>> {
+            Poll::Ready(Ok(self.take(slices)))
+        }
+
+        fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+
+        fn poll_close(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    fn records(count: usize, size_bytes: usize) -> Vec<(Position, Bytes)> {
+        let position = |index: usize| 4096 + (index * size_bytes) as u64;
+        (0..count).map(|index| (position(index), Bytes::from(vec![index as u8; size_bytes]))).collect()
+    }
+
+    #[test]
+    fn a_frame_of_many_records_goes_out_in_one_write() {
+        let records = records(28, 1134); // a 32 KiB batch of 1 KiB messages
+        let mut writer = RecordingWriter { calls: Vec::new(), bytes: Vec::new(), call_bytes_max: usize::MAX };
+        futures_lite::future::block_on(send_frame(&mut writer, 1, 4096, &records)).expect("written");
+        let size = 28 * 1134;
+        assert_eq!(writer.calls, vec![wire::FRAME_HEADER_BYTES + size], "one system call per frame");
+        let header: [u8; wire::FRAME_HEADER_BYTES] = writer.bytes[..wire::FRAME_HEADER_BYTES].try_into().unwrap();
+        assert_eq!(wire::decode_frame_header(header), (1, 4096, size as u32));
+        let body: Vec<u8> = records.iter().flat_map(|(_, bytes)| bytes.iter().copied()).collect();
+        assert_eq!(&writer.bytes[wire::FRAME_HEADER_BYTES..], &body[..]);
+    }
+
+    #[test]
+    fn a_frame_cut_by_short_writes_arrives_whole_and_in_order() {
+        let records = records(5, 1000);
+        let mut writer = RecordingWriter { calls: Vec::new(), bytes: Vec::new(), call_bytes_max: 777 };
+        futures_lite::future::block_on(send_frame(&mut writer, 0, 4096, &records)).expect("written");
+        assert_eq!(writer.bytes.len(), wire::FRAME_HEADER_BYTES + 5000);
+        assert_eq!(writer.calls.len(), (wire::FRAME_HEADER_BYTES + 5000).div_ceil(777));
+        let body: Vec<u8> = records.iter().flat_map(|(_, bytes)| bytes.iter().copied()).collect();
+        assert_eq!(&writer.bytes[wire::FRAME_HEADER_BYTES..], &body[..]);
+    }
 
     #[test]
     fn sync_master_waits_release_in_order_and_refuse_without_a_slave() {

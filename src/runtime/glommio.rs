@@ -2,9 +2,13 @@
 //! maintenance is slow, so everything it provides reaches the rest of ringmq through these
 //! names, and nothing else may import it (`tests/tidy.rs` checks this).
 
+use std::cell::RefCell;
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use ::glommio::{
@@ -153,6 +157,69 @@ pub fn adopt_stream(fd: std::os::fd::OwnedFd) -> TcpStream {
     use std::os::fd::{FromRawFd, IntoRawFd};
     // SAFETY: the descriptor is a connected TCP socket handed over whole.
     unsafe { net::TcpStream::from_raw_fd(fd.into_raw_fd()) }
+}
+
+/// Splits a connection into a read half and a write half for tasks of this executor that read
+/// and write it at once. Unlike `futures_lite::io::split`, whose write half forwards only
+/// single-buffer writes, the write half sends many buffers with one `sendmsg`: a replication
+/// frame is a header plus the log's own record slices, and a send per slice cost a system call
+/// and a loopback segment each (28 sends over ~1 ms for one 32 KiB frame, measured).
+pub fn split_stream(stream: TcpStream) -> (StreamReader, StreamWriter) {
+    let stream = Rc::new(RefCell::new(stream));
+    (StreamReader(stream.clone()), StreamWriter(stream))
+}
+
+/// The read half of [`split_stream`].
+pub struct StreamReader(Rc<RefCell<TcpStream>>);
+
+/// The write half of [`split_stream`].
+pub struct StreamWriter(Rc<RefCell<TcpStream>>);
+
+impl futures_lite::AsyncRead for StreamReader {
+    fn poll_read(self: Pin<&mut Self>, context: &mut Context<'_>, buffer: &mut [u8]) -> Poll<io::Result<usize>> {
+        Pin::new(&mut *self.0.borrow_mut()).poll_read(context, buffer)
+    }
+}
+
+impl futures_lite::AsyncWrite for StreamWriter {
+    fn poll_write(self: Pin<&mut Self>, context: &mut Context<'_>, buffer: &[u8]) -> Poll<io::Result<usize>> {
+        Pin::new(&mut *self.0.borrow_mut()).poll_write(context, buffer)
+    }
+
+    /// One non-blocking `sendmsg` of all the buffers (at most `UIO_MAXIOV`); when the socket is
+    /// full, the ordinary write of the first buffer waits for room (and may send it).
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        context: &mut Context<'_>,
+        buffers: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        use std::os::fd::AsRawFd;
+        let mut stream = self.0.borrow_mut();
+        // SAFETY: an all-zero msghdr is valid (no address, no control data).
+        let mut message: libc::msghdr = unsafe { std::mem::zeroed() };
+        // IoSlice is ABI-compatible with iovec on Unix; sendmsg only reads the buffers.
+        message.msg_iov = buffers.as_ptr() as *mut libc::iovec;
+        message.msg_iovlen = buffers.len().min(libc::UIO_MAXIOV as usize) as _;
+        // SAFETY: the socket is ours, the iovecs point into `buffers`, alive for the call.
+        let sent = unsafe { libc::sendmsg(stream.as_raw_fd(), &message, libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL) };
+        if sent >= 0 {
+            return Poll::Ready(Ok(sent as usize));
+        }
+        let error = io::Error::last_os_error();
+        if error.kind() != io::ErrorKind::WouldBlock {
+            return Poll::Ready(Err(error));
+        }
+        let first = buffers.iter().find(|buffer| !buffer.is_empty()).map_or(&[][..], |buffer| &buffer[..]);
+        Pin::new(&mut *stream).poll_write(context, first)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, context: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut *self.0.borrow_mut()).poll_flush(context)
+    }
+
+    fn poll_close(self: Pin<&mut Self>, context: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut *self.0.borrow_mut()).poll_close(context)
+    }
 }
 
 /// A bounded single-executor channel.
@@ -396,9 +463,9 @@ impl<T: Send + 'static> MeshEnd<T> {
 mod tests {
     use std::rc::Rc;
     use std::sync::mpsc;
-    use std::time::Duration;
 
-    use super::{spawn, spawn_executor, Mesh, MeshSendError};
+    use super::*;
+    use futures_lite::{AsyncReadExt, AsyncWriteExt};
 
     /// Method: a mesh of two executors whose inboxes hold one message. Shard 0 fills shard 1's
     /// inbox while shard 1 reads nothing (its thread is blocked on a std channel), so a
@@ -437,5 +504,40 @@ mod tests {
         .unwrap();
         assert_eq!(sender.join().unwrap(), Ok(()));
         assert_eq!(receiver.join().unwrap(), vec![1, 3, 4]);
+    }
+
+    /// 16 MiB in 2048 slices: more slices than one sendmsg takes (UIO_MAXIOV) and more bytes than
+    /// a loopback socket buffers, so the writer meets a full socket and waits for room.
+    #[test]
+    fn a_vectored_write_delivers_every_slice_in_order_through_a_full_socket() {
+        let received = spawn_executor("split-stream", None, || async {
+            let listener = tcp_listen(SocketAddr::from(([127, 0, 0, 1], 0)), false).unwrap();
+            let address = listener.local_addr().unwrap();
+            let reader = spawn(async move {
+                let mut stream = listener.accept().await.unwrap();
+                let mut received = Vec::new();
+                stream.read_to_end(&mut received).await.unwrap();
+                received
+            });
+            let (_, mut writer) = split_stream(tcp_connect(address, Duration::from_secs(5)).await.unwrap());
+            let chunks: Vec<Vec<u8>> =
+                (0..2048u32).map(|index| index.to_be_bytes().repeat(1 + index as usize % 4096)).collect();
+            let mut slices: Vec<io::IoSlice<'_>> = chunks.iter().map(|chunk| io::IoSlice::new(chunk)).collect();
+            let mut remaining = &mut slices[..];
+            let mut calls = 0;
+            while !remaining.is_empty() {
+                let written = writer.write_vectored(remaining).await.unwrap();
+                io::IoSlice::advance_slices(&mut remaining, written);
+                calls += 1;
+            }
+            writer.close().await.unwrap();
+            assert!(calls < chunks.len() / 4, "{calls} writes for {} slices", chunks.len());
+            (reader.await, chunks.concat())
+        })
+        .unwrap()
+        .join()
+        .unwrap();
+        assert_eq!(received.0.len(), received.1.len());
+        assert!(received.0 == received.1, "the bytes arrive as written");
     }
 }
