@@ -10,7 +10,6 @@ use std::cell::Cell;
 use std::rc::Rc;
 use std::time::Duration;
 
-use bytes::BytesMut;
 use futures_lite::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use super::wire;
@@ -150,6 +149,8 @@ async fn apply_frames<S: Storage, R: AsyncRead + Unpin>(
     options: FollowerOptions,
 ) -> Result<(), String> {
     let shard = store.options.shard;
+    // One buffer for every frame: the store copies the records out of it.
+    let mut body = Vec::new();
     loop {
         let mut header = [0u8; wire::FRAME_HEADER_BYTES];
         reader.read_exact(&mut header).await.map_err(|error| error.to_string())?;
@@ -164,9 +165,9 @@ async fn apply_frames<S: Storage, R: AsyncRead + Unpin>(
         if size == 0 {
             continue; // heartbeat
         }
-        let mut body = BytesMut::zeroed(size as usize);
+        body.clear();
+        body.resize(size as usize, 0);
         reader.read_exact(&mut body).await.map_err(|error| error.to_string())?;
-        let body = body.freeze();
         loop {
             match store.apply_replicated(position, &body) {
                 Ok((queues, new_end)) => {

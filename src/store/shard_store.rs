@@ -566,11 +566,12 @@ impl<S: Storage> ShardStore<S> {
     /// positions as on the master) and dispatches them to consume queues and the index, as
     /// recovery does. Returns the queues that got messages (their parked pulls can be woken)
     /// and the log end after the frame. Nothing is applied when the flusher is too far behind
-    /// (`Busy`): the caller waits and offers the frame again.
+    /// (`Busy`): the caller waits and offers the frame again. The records are copied, so the
+    /// caller can reuse its frame buffer.
     pub fn apply_replicated(
         &self,
         position: Position,
-        bytes: &Bytes,
+        bytes: &[u8],
     ) -> Result<(Vec<(String, i32)>, Position), ReplicaAppendError> {
         let records = split_records(position, bytes, self.options.segment_size_bytes)?;
         {
@@ -584,11 +585,11 @@ impl<S: Storage> ShardStore<S> {
         let mut queues = self.queues.borrow_mut();
         let mut index = self.index.borrow_mut();
         for (at, record) in records {
-            self.log.borrow_mut().append_replicated(at, record.clone())?;
+            self.log.borrow_mut().append_replicated(at, record)?;
             if record.len() == record::BLANK_SIZE_BYTES {
                 continue;
             }
-            let scanned = ScannedRecord { position: at, bytes: &record };
+            let scanned = ScannedRecord { position: at, bytes: record };
             let queue = dispatch_scanned(
                 self.options.shard,
                 &self.options.delay_levels_ms,
@@ -728,9 +729,9 @@ impl<S: Storage> ShardStore<S> {
 /// end a frame; a frame never ends inside a record.
 fn split_records(
     position: Position,
-    bytes: &Bytes,
+    bytes: &[u8],
     segment_size_bytes: u64,
-) -> Result<Vec<(Position, Bytes)>, ReplicaAppendError> {
+) -> Result<Vec<(Position, &[u8])>, ReplicaAppendError> {
     let mut records = Vec::new();
     let mut at = 0usize;
     while at < bytes.len() {
@@ -743,13 +744,13 @@ fn split_records(
             if at + record::BLANK_SIZE_BYTES != bytes.len() || size as u64 != remaining {
                 return Err(malformed(format!("a blank record of {size} bytes inside a frame")));
             }
-            records.push((here, bytes.slice(at..)));
+            records.push((here, &bytes[at..]));
             break;
         }
         if size < record::BLANK_SIZE_BYTES as i32 || at + size as usize > bytes.len() {
             return Err(malformed(format!("a record of {size} bytes in a frame of {}", bytes.len())));
         }
-        records.push((here, bytes.slice(at..at + size as usize)));
+        records.push((here, &bytes[at..at + size as usize]));
         at += size as usize;
     }
     Ok(records)
