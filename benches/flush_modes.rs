@@ -194,6 +194,9 @@ fn start_mode(settings: &Settings, mode: &Mode) -> Vec<Broker> {
         std::fs::create_dir_all(&directory).unwrap();
         let port = free_port();
         let shards = if settings.split { "shardCount=1\n" } else { "" };
+        // The smoke run checks the harness, not flow control: on a loaded CI machine a debug
+        // broker can keep a send queued past waitTimeMillsInSendQueue (SYSTEM_BUSY, as Java).
+        let fast_failure = if settings.smoke { "brokerFastFailureEnable=false\n" } else { "" };
         let naming = match index {
             0 => format!("namesrvListenPort={namesrv_port}\n"),
             _ => format!("namesrvAddr=127.0.0.1:{namesrv_port}\n"),
@@ -202,7 +205,7 @@ fn start_mode(settings: &Settings, mode: &Mode) -> Vec<Broker> {
         std::fs::write(
             &config,
             format!(
-                "brokerClusterName=BenchCluster\nbrokerName=bench\nbrokerIP1=127.0.0.1\nlistenPort={port}\n{naming}{shards}storePathRootDir={}\n{properties}\n",
+                "brokerClusterName=BenchCluster\nbrokerName=bench\nbrokerIP1=127.0.0.1\nlistenPort={port}\n{naming}{shards}{fast_failure}storePathRootDir={}\n{properties}\n",
                 directory.join("store").display()
             ),
         )
