@@ -271,15 +271,14 @@ impl DataShard {
             request::SEND_MESSAGE | request::SEND_MESSAGE_V2 | request::SEND_BATCH_MESSAGE => {
                 send_message::route(self, request, origin, self.context.send_queue_wait_time_max).await
             }
-            request::CONSUMER_SEND_MSG_BACK => match self.owner_of_offset(&request, "offset") {
-                Ok(owner) => self.send_to_owner(owner, request, origin, self.context.send_queue_wait_time_max).await,
-                Err(error) => Err(error),
-            },
-            request::VIEW_MESSAGE_BY_ID => self.route_by_offset(request, origin, "offset").await,
+            request::CONSUMER_SEND_MSG_BACK => {
+                self.route_by_offset(request, origin, "offset", self.context.send_queue_wait_time_max).await
+            }
+            request::VIEW_MESSAGE_BY_ID => self.route_by_offset(request, origin, "offset", None).await,
             request::END_TRANSACTION if self.context.is_slave() => Err(RequestError::SlaveNotAvailable(
                 "Message store is slave mode, so end transaction is forbidden.".to_string(),
             )),
-            request::END_TRANSACTION => self.route_by_offset(request, origin, "commitLogOffset").await,
+            request::END_TRANSACTION => self.route_by_offset(request, origin, "commitLogOffset", None).await,
             request::QUERY_MESSAGE
             | request::GET_TOPIC_STATS_INFO
             | request::GET_CONSUME_STATS
@@ -385,19 +384,15 @@ impl DataShard {
         }
     }
 
-    /// Requests about one message go to the shard whose log holds it.
+    /// Requests about one message go to the shard whose log holds the commit-log offset in the
+    /// header field `key`; `wait_time_max` as in `send_to_owner` (a send-back is a send).
     async fn route_by_offset(
         self: &Rc<Self>,
         request: Command,
         origin: Origin,
         key: &'static str,
+        wait_time_max: Option<Duration>,
     ) -> Result<Option<Command>, RequestError> {
-        let owner = self.owner_of_offset(&request, key)?;
-        Ok(self.to_owner(owner, request, origin).await)
-    }
-
-    /// The shard whose log holds the commit-log offset in the header field `key`.
-    fn owner_of_offset(&self, request: &Command, key: &'static str) -> Result<usize, RequestError> {
         let offset: i64 = request
             .ext_fields
             .get(key)
@@ -407,7 +402,7 @@ impl DataShard {
         if owner >= self.shard_count {
             return Err(RequestError::System(format!("the offset {offset} belongs to no shard of this broker")));
         }
-        Ok(owner)
+        self.send_to_owner(owner, request, origin, wait_time_max).await
     }
 
     /// The owner shard of a queue.

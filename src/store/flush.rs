@@ -437,11 +437,16 @@ async fn group_commit<S: Storage>(log: &RefCell<CommitLog<S>>) -> Result<(), Str
     };
     let overlapping = async {
         zero_ahead(log, zero_budget).await?;
-        while (NextBatch { log, sync_done: &sync_done }).await {
-            let (written, target) = {
+        loop {
+            let ready = |log: &CommitLog<S>| log.appended > log.written || log.failure.is_some() || sync_done.get();
+            WaitFor { log, ready }.await;
+            let (written, target, failed) = {
                 let log = log.borrow();
-                (log.written, log.appended)
+                (log.written, log.appended, log.failure.is_some())
             };
+            if failed || sync_done.get() {
+                break; // what arrived rides the next group commit
+            }
             write_range(log, written, target).await?;
         }
         Ok::<(), String>(())
@@ -453,28 +458,6 @@ async fn group_commit<S: Storage>(log: &RefCell<CommitLog<S>>) -> Result<(), Str
     overlapped?;
     log.borrow_mut().evict_hot();
     Ok(())
-}
-
-/// Resolves to true when records wait to be written, or to false once the sync is done.
-struct NextBatch<'a, S: Storage> {
-    log: &'a RefCell<CommitLog<S>>,
-    sync_done: &'a std::cell::Cell<bool>,
-}
-
-impl<S: Storage> Future for NextBatch<'_, S> {
-    type Output = bool;
-
-    fn poll(self: Pin<&mut Self>, context: &mut Context<'_>) -> Poll<bool> {
-        let mut log = self.log.borrow_mut();
-        if log.failure.is_some() || self.sync_done.get() {
-            return Poll::Ready(false);
-        }
-        if log.appended > log.written {
-            return Poll::Ready(true);
-        }
-        log.wake = Some(context.waker().clone());
-        Poll::Pending
-    }
 }
 
 struct AsyncThresholds {
