@@ -226,7 +226,9 @@ async fn send_one_by_one(
 #[test]
 fn sends_that_wait_too_long_for_their_shard_get_system_busy_and_are_not_stored() {
     let scratch = Scratch::new("reply-codes-busy");
-    let settings = format!("shardCount=2\nshardInboxCapacity=1\nwaitTimeMillsInSendQueue={SEND_QUEUE_WAIT_MS}");
+    let settings = format!(
+        "shardCount=2\nshardInboxCapacity=1\nbrokerFastFailureEnable=true\nwaitTimeMillsInSendQueue={SEND_QUEUE_WAIT_MS}"
+    );
     let broker = start_broker(&scratch, "broker-busy", &settings);
     let queues = BUSY_QUEUES.to_string();
     let created = run_ringmq(
