@@ -513,6 +513,9 @@ impl ControlPlane for ControlShard {
         Box::pin(async move {
             let connections = self.clients.borrow().producer_connection_ids(&producer_group);
             if connections.is_empty() {
+                // Java logs the same and still counts the check: a producer whose first
+                // heartbeat has not arrived misses it.
+                tracing::warn!("check transaction failed: no live producer of group {producer_group}");
                 return false;
             }
             // Spread checks over the group's producers, as Java picks a random channel.

@@ -148,9 +148,7 @@ async fn resolve(
     let check = check_request(shard, half, &properties, commit_log_offset, queue_offset);
     match &shard.control {
         Some(control) => {
-            if !control.clone().push_to_producer(group.clone(), check).await {
-                tracing::debug!("no live producer of group {group} for a transaction check");
-            }
+            control.clone().push_to_producer(group.clone(), check).await;
         }
         None => {
             let message = ShardMessage::PushToProducer { producer_group: group, request: check };

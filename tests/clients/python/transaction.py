@@ -9,6 +9,12 @@ Check-back mode: LOCAL=UNKNOWN makes every local transaction answer UNKNOWN, CHE
 ROLLBACK or UNKNOWN is what the check listener answers (printing `CHECKED <i>` per call), and
 the producer stays up for STAY_SECS (or until CHECKS_EXPECTED calls arrived) so that the
 broker's check-back can reach it.
+
+GATE_FILE: the broker counts a check even when no producer of the group is registered yet (as
+Java does), so a test that counts checks first makes the producer known: the driver sends one
+opening transaction (body "Tx open", rolled back: it fetches the route and triggers the
+heartbeat), prints OPENED, and sends the others once GATE_FILE exists (the test creates it when
+the broker lists the producer group's connection).
 """
 import os
 import time
@@ -40,6 +46,8 @@ def check(message):
 
 
 def execute(message, _user_args):
+    if message.body == b"Tx open":
+        return TransactionStatus.ROLLBACK
     if LOCAL:
         return STATUS[LOCAL]
     return decide(message)
@@ -49,6 +57,15 @@ producer = TransactionMQProducer(os.environ.get("GROUP", "TxProducerGroup"), che
 producer.set_name_server_address(os.environ.get("NAMESRV", "127.0.0.1:9876"))
 producer.start()
 topic = os.environ.get("TOPIC", "TxTopic")
+gate = os.environ.get("GATE_FILE")
+if gate:
+    opening = Message(topic)
+    opening.set_body("Tx open")
+    producer.send_message_in_transaction(opening, execute, None)
+    print("OPENED", flush=True)
+    opened_at = time.time()
+    while not os.path.exists(gate) and time.time() < opened_at + 60:
+        time.sleep(0.05)
 for i in range(int(os.environ.get("COUNT", "6"))):
     message = Message(topic)
     message.set_tags("TagA")
