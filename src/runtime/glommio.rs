@@ -268,6 +268,9 @@ impl Storage for DmaStorage {
     type File = DmaFile;
 
     async fn open(&self, path: &Path, create: bool) -> io::Result<DmaFile> {
+        if let Some(directory) = path.parent() {
+            keep_off_the_poll_ring(directory).await;
+        }
         let file = ::glommio::io::OpenOptions::new()
             .read(true)
             .write(true)
@@ -313,6 +316,70 @@ impl Storage for DmaStorage {
         }
         Ok((stats.f_blocks - stats.f_bfree) as f64 / total)
     }
+}
+
+thread_local! {
+    /// Devices (`st_dev`) whose poll-ring decision this executor thread has already made.
+    static DEVICES_PROBED: RefCell<Vec<u64>> = const { RefCell::new(Vec::new()) };
+    /// Set while [`keep_off_the_poll_ring`] opens its probe file on this thread.
+    static PROBING_THE_POLL_RING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Keeps this executor's O_DIRECT I/O on `directory`'s device off glommio's poll ring when the
+/// device does not poll.
+///
+/// glommio 0.9.0 decides per device and per executor thread, on the first file it opens there,
+/// by issuing an IOPOLL read: that read succeeds on ext4 over a disk without poll queues
+/// (`queue/io_poll` 0: virtio, NVMe without poll queues), whose completions then come by
+/// interrupt, and an executor may not sleep while its poll ring has requests in flight: every
+/// shard busy-polled through every flusher write and fdatasync. Opening a write-only file first
+/// makes that probe read fail (EBADF), which glommio records as "this device does not poll".
+/// glommio logs the failure at error level; `launch` drops glommio's log events while this runs.
+async fn keep_off_the_poll_ring(directory: &Path) {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(metadata) = std::fs::metadata(directory) else {
+        return; // the open that follows reports the missing directory
+    };
+    let device = metadata.dev();
+    let first = DEVICES_PROBED.with(|probed| {
+        let mut probed = probed.borrow_mut();
+        let first = !probed.contains(&device);
+        if first {
+            probed.push(device);
+        }
+        first
+    });
+    if !first || device_queue_polls(device) != Some(false) {
+        return; // decided already, or a polling device (or not a block device): glommio decides
+    }
+    let probe = directory.join(format!(".ringmq-iopoll-probe-{}", std::process::id()));
+    PROBING_THE_POLL_RING.set(true);
+    let opened = ::glommio::io::OpenOptions::new().write(true).create(true).truncate(true).dma_open(&probe).await;
+    PROBING_THE_POLL_RING.set(false);
+    let _ = std::fs::remove_file(&probe);
+    match opened {
+        Ok(file) => {
+            let _ = file.close().await;
+        }
+        Err(error) => {
+            tracing::warn!(?directory, %error, "could not probe the disk's poll support; glommio may busy-poll its writes")
+        }
+    }
+}
+
+/// Whether the disk holding `device` (a partition: its disk) completes I/O by polling, per
+/// sysfs `queue/io_poll`; `None` when sysfs does not say (tmpfs, overlay without a block device).
+fn device_queue_polls(device: u64) -> Option<bool> {
+    let (major, minor) = (libc::major(device), libc::minor(device));
+    let device = std::fs::canonicalize(format!("/sys/dev/block/{major}:{minor}")).ok()?;
+    let disk = if device.join("partition").exists() { device.parent()?.to_path_buf() } else { device };
+    Some(std::fs::read_to_string(disk.join("queue/io_poll")).ok()?.trim() != "0")
+}
+
+/// Whether this thread is opening the probe file of [`keep_off_the_poll_ring`]: glommio's error
+/// log about the failed probe read is then the expected outcome, not an error.
+pub fn probing_the_poll_ring() -> bool {
+    PROBING_THE_POLL_RING.get()
 }
 
 impl SegmentFile for DmaFile {
@@ -466,6 +533,45 @@ mod tests {
 
     use super::*;
     use futures_lite::{AsyncReadExt, AsyncWriteExt};
+
+    /// On the poll ring an executor may not sleep while a request is in the kernel, and a device
+    /// that does not poll completes by interrupt: the executor busy-polled through every write.
+    #[test]
+    fn dma_writes_go_to_the_poll_ring_only_on_a_device_that_polls() {
+        use std::os::unix::fs::MetadataExt;
+        // Under the build directory, not /tmp: /tmp is tmpfs on many machines, where glommio
+        // never polls and the test would prove nothing.
+        let directory = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("target")
+            .join(format!("ringmq-poll-ring-{}", std::process::id()));
+        std::fs::create_dir_all(&directory).unwrap();
+        let path = directory.join("segment");
+        let (poll_ring_writes, all_writes) = spawn_executor("poll-ring", None, {
+            let path = path.clone();
+            move || async move {
+                let file = DmaStorage.open(&path, true).await.unwrap();
+                let mut buffer = file.alloc_buffer(4096);
+                buffer.as_mut().fill(7);
+                file.write_at(buffer, 0).await.unwrap();
+                file.sync_data().await.unwrap();
+                let stats = ::glommio::executor().io_stats();
+                (stats.poll_ring.file_writes().0, stats.all_rings().file_writes().0)
+            }
+        })
+        .unwrap()
+        .join()
+        .unwrap();
+        let polls = device_queue_polls(std::fs::metadata(&directory).unwrap().dev());
+        let left = std::fs::read_dir(&directory).unwrap().count();
+        std::fs::remove_dir_all(&directory).unwrap();
+        assert_eq!(all_writes, 1);
+        assert_eq!(left, 1, "only the segment: the probe file is removed");
+        match polls {
+            Some(false) => assert_eq!(poll_ring_writes, 0, "a device without poll queues: interrupt-driven ring"),
+            Some(true) => assert_eq!(poll_ring_writes, 1, "a polling device keeps the poll ring"),
+            None => {} // not a block device sysfs knows: glommio decides by itself
+        }
+    }
 
     /// Method: a mesh of two executors whose inboxes hold one message. Shard 0 fills shard 1's
     /// inbox while shard 1 reads nothing (its thread is blocked on a std channel), so a
