@@ -124,14 +124,15 @@ pub fn run_broker(settings: BrokerSettings) -> ExitCode {
         }
     };
     install_stop_signals();
+    let pin = shard_count <= runtime::cpu_count();
     let spec = boot::BootSpec {
         settings: std::sync::Arc::new(settings),
         store_root: root.path.clone(),
         unclean: root.was_unclean,
         advertised,
+        pinned: pin,
     };
     let mesh = runtime::Mesh::new(shard_count, spec.settings.broker.shard_inbox_capacity);
-    let pin = shard_count <= runtime::cpu_count();
     let mut executors = Vec::new();
     for index in 0..shard_count {
         let spec = spec.clone();

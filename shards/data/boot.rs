@@ -45,6 +45,9 @@ pub struct BootSpec {
     pub store_root: PathBuf,
     pub unclean: bool,
     pub advertised: SocketAddr,
+    /// Shard i runs pinned on CPU i: client ports then steer each connection to the shard of
+    /// the CPU that processes its packets (`runtime::tcp_listen_steered`).
+    pub pinned: bool,
 }
 
 /// Set by the launcher's signal handler; every shard polls it.
@@ -276,9 +279,14 @@ fn serve_ports(spec: &BootSpec, data: &Rc<DataShard>) -> Result<Vec<runtime::Tas
     for port in [port, port - 2] {
         let address = SocketAddr::from((Ipv4Addr::UNSPECIFIED, port));
         // The launcher already proved each port free for this process; every shard now binds
-        // it with SO_REUSEPORT and the kernel spreads connections over the shards.
-        let listener =
-            runtime::tcp_listen(address, false).map_err(|error| format!("cannot listen on {address}: {error}"))?;
+        // it with SO_REUSEPORT and the kernel spreads connections over the shards (by the
+        // packet's CPU when the shards are pinned, by a hash of the addresses otherwise).
+        let listener = if spec.pinned {
+            runtime::tcp_listen_steered(address, data.shard, data.mesh.shard_count())
+        } else {
+            runtime::tcp_listen(address, false)
+        }
+        .map_err(|error| format!("cannot listen on {address}: {error}"))?;
         tasks.push(runtime::spawn(net::serve(listener, data.clone(), SHARD_CONNECTIONS_MAX, idle)));
     }
     Ok(tasks)
