@@ -126,6 +126,9 @@ static LISTENER_BOUND: std::sync::Condvar = std::sync::Condvar::new();
 /// round trip 93 µs against 16 µs on one CPU, measured on the 2-CPU test VM).
 pub fn tcp_listen_steered(address: SocketAddr, shard: usize, shard_count: usize) -> io::Result<TcpListener> {
     let port = address.port();
+    // Blocks this executor's thread, at boot only: the shards start together and each waits
+    // for the lower-numbered ones to bind (microseconds). A shard that never binds (its boot
+    // failed) leaves the others unsteered after 10 s, and the broker stops anyway.
     let mut bound = LISTENERS_BOUND.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     let turn = |bound: &Vec<(u16, usize)>| bound.iter().find(|(p, _)| *p == port).map_or(0, |(_, count)| *count);
     let (guard, timeout) = LISTENER_BOUND
