@@ -136,6 +136,10 @@ pub async fn run_thread(
         },
     )
     .await;
+    // When the work ended, not when the tail is sent: cancelling the ticker takes a moment, and
+    // a run whose last reply came just before the end was reported as all after it (CI: a
+    // SYNC_FLUSH sender at 1k/s, 1,000 replies, 0 messages counted).
+    let finished_after = start.elapsed();
     if Instant::now() < clock.end {
         // Finished early (a quota, or every queue caught up): the partial second is the tail.
         running.set(false);
@@ -148,8 +152,7 @@ pub async fn run_thread(
     if timed_out {
         tail.error(CODE_CONNECTION, || format!("replies still outstanding {DRAIN_TIMEOUT:?} after the end"));
     }
-    let _ =
-        ticks.send(Tick { thread: plan.index, second: None, interval: tail, finished_after: Some(start.elapsed()) });
+    let _ = ticks.send(Tick { thread: plan.index, second: None, interval: tail, finished_after: Some(finished_after) });
     Ok(())
 }
 
