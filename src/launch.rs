@@ -125,12 +125,18 @@ pub fn run_broker(settings: BrokerSettings) -> ExitCode {
     };
     install_stop_signals();
     let pin = shard_count <= runtime::cpu_count();
+    let mut listeners = match bind_client_ports(&settings, shard_count, pin) {
+        Ok(listeners) => listeners,
+        Err(message) => {
+            eprintln!("error: {message}");
+            return ExitCode::from(1);
+        }
+    };
     let spec = boot::BootSpec {
         settings: std::sync::Arc::new(settings),
         store_root: root.path.clone(),
         unclean: root.was_unclean,
         advertised,
-        pinned: pin,
     };
     let mesh = runtime::Mesh::new(shard_count, spec.settings.broker.shard_inbox_capacity);
     let mut executors = Vec::new();
@@ -139,7 +145,10 @@ pub fn run_broker(settings: BrokerSettings) -> ExitCode {
         let mesh = mesh.clone();
         let cpu = pin.then_some(index);
         let spin = spec.settings.broker.shard_spin_before_park;
-        match runtime::spawn_executor_spinning(&format!("shard-{index}"), cpu, spin, move || boot::run(spec, mesh)) {
+        let listeners = std::mem::take(&mut listeners[index]);
+        match runtime::spawn_executor_spinning(&format!("shard-{index}"), cpu, spin, move || {
+            boot::run(spec, mesh, listeners)
+        }) {
             Ok(executor) => executors.push(executor),
             Err(error) => {
                 eprintln!("error: cannot start shard {index}: {error}");
@@ -193,7 +202,7 @@ fn advertised_address(settings: &BrokerSettings) -> Result<SocketAddr, String> {
 /// The shards bind their ports with SO_REUSEPORT, which would let a second broker share them
 /// silently; an ordinary bind first makes a busy port an error, as with Java.
 fn probe_ports(settings: &BrokerSettings) -> Result<(), String> {
-    let mut ports = vec![settings.net.listen_port, settings.net.listen_port - 2];
+    let mut ports = boot::client_ports(settings).to_vec();
     if settings.broker.broker_role.is_master() {
         ports.push(settings.net.ha_port());
     }
@@ -209,6 +218,26 @@ fn probe_ports(settings: &BrokerSettings) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// Each shard's listeners of the client ports (`boot::client_ports`), bound here in shard
+/// order so that the kernel's numbering of each SO_REUSEPORT group is the shards' numbering;
+/// with pinned shards (shard i on CPU i) each connection is steered to the shard of its CPU.
+fn bind_client_ports(
+    settings: &BrokerSettings,
+    shard_count: usize,
+    pinned: bool,
+) -> Result<Vec<Vec<std::os::fd::OwnedFd>>, String> {
+    let mut per_shard: Vec<Vec<std::os::fd::OwnedFd>> = (0..shard_count).map(|_| Vec::new()).collect();
+    for port in boot::client_ports(settings) {
+        let address = SocketAddr::from((Ipv4Addr::UNSPECIFIED, port));
+        let listeners = runtime::bind_shard_listeners(address, shard_count, pinned)
+            .map_err(|error| format!("cannot listen on {address}: {error}"))?;
+        for (shard, listener) in listeners.into_iter().enumerate() {
+            per_shard[shard].push(listener);
+        }
+    }
+    Ok(per_shard)
 }
 
 extern "C" fn on_stop_signal(_signal: libc::c_int) {

@@ -505,23 +505,18 @@ impl ControlPlane for ControlShard {
         Box::pin(async move { self.create_for_send(&topic, &default_topic, queue_nums).await })
     }
 
-    fn push_to_producer(
-        self: Rc<Self>,
-        producer_group: String,
-        request: Command,
-    ) -> Pin<Box<dyn Future<Output = bool>>> {
+    fn push_to_producer(self: Rc<Self>, producer_group: String, request: Command) -> Pin<Box<dyn Future<Output = ()>>> {
         Box::pin(async move {
             let connections = self.clients.borrow().producer_connection_ids(&producer_group);
             if connections.is_empty() {
                 // Java logs the same and still counts the check: a producer whose first
                 // heartbeat has not arrived misses it.
                 tracing::warn!("check transaction failed: no live producer of group {producer_group}");
-                return false;
+                return;
             }
             // Spread checks over the group's producers, as Java picks a random channel.
             let pick = connections[request_spread(&request) % connections.len()];
             self.push(pick, request).await;
-            true
         })
     }
 

@@ -12,6 +12,7 @@ use crate::shards::control::PersistedTable;
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::net::{Ipv4Addr, SocketAddr};
+use std::os::fd::OwnedFd;
 use std::path::PathBuf;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -45,9 +46,11 @@ pub struct BootSpec {
     pub store_root: PathBuf,
     pub unclean: bool,
     pub advertised: SocketAddr,
-    /// Shard i runs pinned on CPU i: client ports then steer each connection to the shard of
-    /// the CPU that processes its packets (`runtime::tcp_listen_steered`).
-    pub pinned: bool,
+}
+
+/// The ports clients connect to: `listenPort` and Java's "fast" port `listenPort - 2`.
+pub fn client_ports(settings: &BrokerSettings) -> [u16; 2] {
+    [settings.net.listen_port, settings.net.listen_port - 2]
 }
 
 /// Set by the launcher's signal handler; every shard polls it.
@@ -154,8 +157,9 @@ fn store_options(spec: &BootSpec, root: &std::path::Path, shard: u16, shard_coun
     }
 }
 
-/// Runs one shard until a stop is requested.
-pub async fn run(spec: BootSpec, mesh: Mesh<ShardMessage>) -> Result<(), String> {
+/// Runs one shard until a stop is requested; `listeners` are its sockets of the client ports,
+/// bound by the launcher.
+pub async fn run(spec: BootSpec, mesh: Mesh<ShardMessage>, listeners: Vec<OwnedFd>) -> Result<(), String> {
     let end = Rc::new(mesh.join().await.map_err(|error| error.to_string())?);
     let shard = end.shard();
     let shard_count = end.shard_count();
@@ -210,7 +214,7 @@ pub async fn run(spec: BootSpec, mesh: Mesh<ShardMessage>) -> Result<(), String>
         runtime::spawn(data.clone().inbox_loop(peer)).detach();
     }
     let embedded_namesrv = if shard == 0 { start_embedded_namesrv(&spec)? } else { None };
-    let mut serving = serve_ports(&spec, &data)?;
+    let mut serving = serve_ports(&spec, &data, listeners);
     if context.is_slave() {
         serving.push(super::replica::follow(&data, &spec.settings));
     } else {
@@ -272,24 +276,15 @@ pub fn fail(message: String) {
     request_stop();
 }
 
-fn serve_ports(spec: &BootSpec, data: &Rc<DataShard>) -> Result<Vec<runtime::Task<()>>, String> {
+fn serve_ports(spec: &BootSpec, data: &Rc<DataShard>, listeners: Vec<OwnedFd>) -> Vec<runtime::Task<()>> {
     let idle = Duration::from_secs(spec.settings.net.channel_idle_seconds);
-    let port = spec.settings.net.listen_port;
-    let mut tasks = Vec::new();
-    for port in [port, port - 2] {
-        let address = SocketAddr::from((Ipv4Addr::UNSPECIFIED, port));
-        // The launcher already proved each port free for this process; every shard now binds
-        // it with SO_REUSEPORT and the kernel spreads connections over the shards (by the
-        // packet's CPU when the shards are pinned, by a hash of the addresses otherwise).
-        let listener = if spec.pinned {
-            runtime::tcp_listen_steered(address, data.shard, data.mesh.shard_count())
-        } else {
-            runtime::tcp_listen(address, false)
-        }
-        .map_err(|error| format!("cannot listen on {address}: {error}"))?;
-        tasks.push(runtime::spawn(net::serve(listener, data.clone(), SHARD_CONNECTIONS_MAX, idle)));
-    }
-    Ok(tasks)
+    listeners
+        .into_iter()
+        .map(|listener| {
+            let listener = runtime::adopt_listener(listener);
+            runtime::spawn(net::serve(listener, data.clone(), SHARD_CONNECTIONS_MAX, idle))
+        })
+        .collect()
 }
 
 fn start_embedded_namesrv(spec: &BootSpec) -> Result<Option<namesrv::NamesrvHandle>, String> {

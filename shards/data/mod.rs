@@ -160,8 +160,8 @@ pub trait ControlPlane {
     /// A connection closed.
     fn connection_closed(self: Rc<Self>, origin: Origin);
     /// Writes a broker-initiated request (CHECK_TRANSACTION_STATE) to one live connection of
-    /// a producer group; false when the group has none.
-    fn push_to_producer(self: Rc<Self>, producer_group: String, request: Command) -> LocalFuture<bool>;
+    /// a producer group (none when the group has no connection: logged, as Java).
+    fn push_to_producer(self: Rc<Self>, producer_group: String, request: Command) -> LocalFuture<()>;
 }
 
 /// A boxed future that stays on its shard.

@@ -148,7 +148,7 @@ async fn resolve(
     let check = check_request(shard, half, &properties, commit_log_offset, queue_offset);
     match &shard.control {
         Some(control) => {
-            control.clone().push_to_producer(group.clone(), check).await;
+            control.clone().push_to_producer(group, check).await;
         }
         None => {
             let message = ShardMessage::PushToProducer { producer_group: group, request: check };

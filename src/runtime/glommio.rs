@@ -113,44 +113,31 @@ pub fn tcp_listen(address: SocketAddr, exclusive_check: bool) -> io::Result<TcpL
     net::TcpListener::bind(address).map_err(|error| io::Error::other(error.to_string()))
 }
 
-/// Listeners of a SO_REUSEPORT port bound so far, by port: the kernel numbers the sockets of a
-/// reuseport group in bind order, and the steering program returns those numbers.
-static LISTENERS_BOUND: std::sync::Mutex<Vec<(u16, usize)>> = std::sync::Mutex::new(Vec::new());
-static LISTENER_BOUND: std::sync::Condvar = std::sync::Condvar::new();
+/// Binds `shard_count` listeners of one SO_REUSEPORT port, in shard order, for the launcher
+/// to hand to the shards (`adopt_listener`). With `steered` (shard i runs pinned on CPU i),
+/// the port carries a program that hands each new connection to the listener of the CPU
+/// processing its packets (the client's CPU on loopback; the receive queue's CPU from a NIC):
+/// the kernel numbers a reuseport group in bind order, so listener i is shard i's. A request
+/// then wakes a thread on its own CPU instead of sending an inter-processor interrupt, which a
+/// VM pays dearly (cross-CPU loopback round trip 93 µs against 16 µs on one CPU, measured on
+/// the 2-CPU test VM). Without it the kernel hashes the addresses.
+pub fn bind_shard_listeners(
+    address: SocketAddr,
+    shard_count: usize,
+    steered: bool,
+) -> io::Result<Vec<std::os::fd::OwnedFd>> {
+    let listeners = (0..shard_count).map(|_| reuseport_listener(address)).collect::<io::Result<Vec<_>>>()?;
+    if steered {
+        attach_cpu_steering(listeners.last().expect("at least one shard"), shard_count)?;
+    }
+    Ok(listeners)
+}
 
-/// As [`tcp_listen`] for shard `shard` of `shard_count`, shard i running pinned on CPU i: the
-/// shards bind in shard order, and the last one attaches a program to the port that hands each
-/// new connection to the listener of the CPU processing its packets (the client's CPU on
-/// loopback; the receive queue's CPU from a NIC). A request then wakes a thread on its own CPU
-/// instead of sending an inter-processor interrupt, which a VM pays dearly (cross-CPU loopback
-/// round trip 93 µs against 16 µs on one CPU, measured on the 2-CPU test VM).
-pub fn tcp_listen_steered(address: SocketAddr, shard: usize, shard_count: usize) -> io::Result<TcpListener> {
-    let port = address.port();
-    // Blocks this executor's thread, at boot only: the shards start together and each waits
-    // for the lower-numbered ones to bind (microseconds). A shard that never binds (its boot
-    // failed) leaves the others unsteered after 10 s, and the broker stops anyway.
-    let mut bound = LISTENERS_BOUND.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-    let turn = |bound: &Vec<(u16, usize)>| bound.iter().find(|(p, _)| *p == port).map_or(0, |(_, count)| *count);
-    let (guard, timeout) = LISTENER_BOUND
-        .wait_timeout_while(bound, Duration::from_secs(10), |bound| turn(bound) != shard)
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
-    bound = guard;
-    let listener = reuseport_listener(address)?;
-    let steered = !timeout.timed_out();
-    let count = turn(&bound) + 1;
-    bound.retain(|(p, _)| *p != port);
-    if count < shard_count {
-        bound.push((port, count));
-    }
-    LISTENER_BOUND.notify_all();
-    drop(bound);
-    if steered && shard + 1 == shard_count {
-        attach_cpu_steering(&listener, shard_count)?;
-    }
+/// A listener bound by [`bind_shard_listeners`], on the calling shard's executor.
+pub fn adopt_listener(listener: std::os::fd::OwnedFd) -> TcpListener {
+    use std::os::fd::{FromRawFd, IntoRawFd};
     // SAFETY: the descriptor is a bound, listening TCP socket that we own and hand over.
-    Ok(unsafe {
-        <net::TcpListener as std::os::fd::FromRawFd>::from_raw_fd(std::os::fd::IntoRawFd::into_raw_fd(listener))
-    })
+    unsafe { net::TcpListener::from_raw_fd(listener.into_raw_fd()) }
 }
 
 /// A listening socket with SO_REUSEPORT, as glommio's `TcpListener::bind` makes it.
@@ -661,13 +648,13 @@ mod tests {
         }
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let address = SocketAddr::from(([127, 0, 0, 1], port));
-        let (bound_sender, bound) = std::sync::mpsc::channel();
-        let shards: Vec<_> = (0..SHARDS)
-            .map(|shard| {
-                let bound_sender = bound_sender.clone();
+        let shards: Vec<_> = bind_shard_listeners(address, SHARDS, true)
+            .unwrap()
+            .into_iter()
+            .enumerate()
+            .map(|(shard, listener)| {
                 spawn_executor(&format!("steer-{shard}"), Some(shard), move || async move {
-                    let listener = tcp_listen_steered(address, shard, SHARDS).unwrap();
-                    bound_sender.send(()).unwrap();
+                    let listener = adopt_listener(listener);
                     // Answer each connection with this shard's number until none came for 2 s.
                     while let Some(Ok(mut stream)) =
                         futures_lite::future::or(async { Some(listener.accept().await) }, async {
@@ -682,9 +669,6 @@ mod tests {
                 .unwrap()
             })
             .collect();
-        for _ in 0..SHARDS {
-            bound.recv().unwrap();
-        }
         for cpu in 0..SHARDS {
             let answers = std::thread::spawn(move || {
                 // SAFETY: a zeroed cpu_set_t with one CPU set, for the calling thread.
