@@ -166,12 +166,15 @@ struct Broker {
     child: Child,
     address: String,
     pid: u32,
+    /// Removed with the broker: a run's stores add up to gigabytes.
+    directory: PathBuf,
 }
 
 impl Drop for Broker {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.directory);
     }
 }
 
@@ -229,7 +232,7 @@ fn start_mode(settings: &Settings, mode: &Mode) -> Vec<Broker> {
         }
         std::thread::spawn(move || while stdout.read(&mut chunk).map(|count| count > 0).unwrap_or(false) {});
         let pid = child.id();
-        brokers.push(Broker { child, address: format!("127.0.0.1:{port}"), pid });
+        brokers.push(Broker { child, address: format!("127.0.0.1:{port}"), pid, directory });
     }
     if brokers.len() > 1 {
         wait_until_replicating(&brokers[0].address, mode.name);

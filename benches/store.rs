@@ -103,7 +103,7 @@ async fn raw_fdatasync(directory: &Path, duration: Duration) -> Histogram<u64> {
     let path = directory.join("raw-fdatasync");
     let storage = DmaStorage;
     let file = storage.open(&path, true).await.unwrap();
-    file.allocate(64 << 20).await.unwrap();
+    file.extend(64 << 20).await.unwrap();
     let mut histogram = Histogram::<u64>::new(3).unwrap();
     let started = Instant::now();
     let mut block = 0u64;

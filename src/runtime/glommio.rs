@@ -516,8 +516,11 @@ impl SegmentFile for DmaFile {
         self.file.fdatasync().await.map_err(glommio_error)
     }
 
-    async fn allocate(&self, size_bytes: u64) -> io::Result<()> {
-        self.file.pre_allocate(size_bytes, false).await.map_err(glommio_error)
+    async fn extend(&self, size_bytes: u64) -> io::Result<()> {
+        if self.file.file_size().await.map_err(glommio_error)? >= size_bytes {
+            return Ok(());
+        }
+        self.file.truncate(size_bytes).await.map_err(glommio_error)
     }
 
     async fn deallocate(&self, offset: u64, size_bytes: u64) -> io::Result<()> {

@@ -287,7 +287,7 @@ impl SegmentFile for MemoryFile {
         Ok(())
     }
 
-    async fn allocate(&self, size_bytes: u64) -> io::Result<()> {
+    async fn extend(&self, size_bytes: u64) -> io::Result<()> {
         let mut state = self.state.borrow_mut();
         if (state.current.len() as u64) < size_bytes {
             state.current.resize(size_bytes as usize, 0);

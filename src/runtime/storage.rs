@@ -58,8 +58,11 @@ pub trait SegmentFile: 'static {
     /// fdatasync.
     fn sync_data(&self) -> impl Future<Output = io::Result<()>>;
 
-    /// Reserves `size_bytes` on disk (fallocate) so appends never wait for extent allocation.
-    fn allocate(&self, size_bytes: u64) -> impl Future<Output = io::Result<()>>;
+    /// Grows the file to `size_bytes` without reserving blocks (ftruncate: sparse, as
+    /// RocketMQ's mapped files are): a broker's disk use follows its data, not its segment
+    /// count. Reads of the unwritten part return zeros; the flusher's zeros ahead of the
+    /// records allocate the blocks before any record lands there.
+    fn extend(&self, size_bytes: u64) -> impl Future<Output = io::Result<()>>;
 
     /// Frees `[offset, offset + size)` (punch hole); reads of it return zeros afterwards.
     fn deallocate(&self, offset: u64, size_bytes: u64) -> impl Future<Output = io::Result<()>>;

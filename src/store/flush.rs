@@ -59,7 +59,7 @@ fn align_up(value: u64) -> u64 {
     value.div_ceil(BLOCK_BYTES) * BLOCK_BYTES
 }
 
-/// Opens the segment holding `position`, creating and preallocating it when new, and caches
+/// Opens the segment holding `position`, creating it at its full size when new, and caches
 /// the handle.
 pub(crate) async fn open_segment<S: Storage>(
     log: &RefCell<CommitLog<S>>,
@@ -77,8 +77,8 @@ pub(crate) async fn open_segment<S: Storage>(
     open.create_directory(path.parent().expect("segments live in a directory"))?;
     let file = open.open(&path, !exists).await?;
     if !exists {
-        // Preallocate so that appends never wait on extent allocation in the filesystem.
-        file.allocate(size).await?;
+        // Full size but sparse: blocks come with the zeros written ahead (`zero_ahead`).
+        file.extend(size).await?;
     }
     let file = Rc::new(file);
     let mut log = log.borrow_mut();

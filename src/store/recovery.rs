@@ -253,7 +253,7 @@ async fn cut_at<S: Storage>(log: &mut CommitLog<S>, end: Position) -> Result<(),
         let free_from = end.div_ceil(4096) * 4096 - start;
         if free_from < segment_size {
             file.deallocate(free_from, segment_size - free_from).await.map_err(io_error)?;
-            file.allocate(segment_size).await.map_err(io_error)?;
+            file.extend(segment_size).await.map_err(io_error)?;
         }
     }
     log.appended = end;
