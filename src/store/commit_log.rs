@@ -161,7 +161,8 @@ pub struct CommitLog<S: Storage> {
     /// Everything below this position has been written at least once (records or zeros), so
     /// writes there overwrite initialized blocks. Writes past it land in holes (segments are
     /// sparse) or unwritten extents, which ext4 and XFS must allocate or convert, and io_uring
-    /// then punts the write to a worker thread: measured here, 3 ms instead of 90 µs. The flusher zeroes ahead of `written`.
+    /// then punts the write to a worker thread: measured here, 3 ms instead of 90 µs. The
+    /// flusher zeroes ahead of `written`.
     pub(crate) zeroed: Position,
     /// Replication pumps waiting for the next append (woken by every append).
     pub(crate) append_wakers: Vec<std::task::Waker>,

@@ -252,8 +252,8 @@ async fn cut_at<S: Storage>(log: &mut CommitLog<S>, end: Position) -> Result<(),
         tail_block.resize((end - block_start) as usize, 0);
         let free_from = end.div_ceil(4096) * 4096 - start;
         if free_from < segment_size {
+            // The punched range reads as zeros and keeps the file's size (sparse, as new ones).
             file.deallocate(free_from, segment_size - free_from).await.map_err(io_error)?;
-            file.extend(segment_size).await.map_err(io_error)?;
         }
     }
     log.appended = end;
