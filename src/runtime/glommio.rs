@@ -737,6 +737,38 @@ mod tests {
         }
     }
 
+    /// A segment is created at its full size but sparse: disk use follows what was written
+    /// (four brokers of the 2m-2s files fallocated 8 GiB at boot and filled a CI disk).
+    #[test]
+    fn an_extended_segment_has_its_size_but_takes_only_the_blocks_written() {
+        use std::os::unix::fs::MetadataExt;
+        const SEGMENT_BYTES: u64 = 1 << 30;
+        let directory =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("target").join(format!("ringmq-sparse-{}", std::process::id()));
+        std::fs::create_dir_all(&directory).unwrap();
+        let path = directory.join("segment");
+        spawn_executor("sparse", None, {
+            let path = path.clone();
+            move || async move {
+                let file = DmaStorage.open(&path, true).await.unwrap();
+                file.extend(SEGMENT_BYTES).await.unwrap();
+                let mut buffer = file.alloc_buffer(1 << 20);
+                buffer.as_mut().fill(7);
+                file.write_at(buffer, 0).await.unwrap();
+                file.sync_data().await.unwrap();
+                file.extend(SEGMENT_BYTES).await.unwrap(); // again: no change
+            }
+        })
+        .unwrap()
+        .join()
+        .unwrap();
+        let metadata = std::fs::metadata(&path).unwrap();
+        std::fs::remove_dir_all(&directory).unwrap();
+        assert_eq!(metadata.len(), SEGMENT_BYTES);
+        let allocated_bytes = metadata.blocks() * 512;
+        assert!(allocated_bytes < 64 << 20, "1 MiB written, {allocated_bytes} bytes allocated");
+    }
+
     /// Method: a mesh of two executors whose inboxes hold one message. Shard 0 fills shard 1's
     /// inbox while shard 1 reads nothing (its thread is blocked on a std channel), so a
     /// `send_to_within` must give up. Shard 0 then starts a second bounded send, which waits
