@@ -146,7 +146,7 @@ pub fn run_broker(settings: BrokerSettings) -> ExitCode {
         let cpu = pin.then_some(index);
         let spin = spec.settings.broker.shard_spin_before_park;
         let listeners = std::mem::take(&mut listeners[index]);
-        match runtime::spawn_executor_spinning(&format!("shard-{index}"), cpu, spin, move || {
+        match runtime::spawn_shard_executor(&format!("shard-{index}"), cpu, spin, move || {
             boot::run(spec, mesh, listeners)
         }) {
             Ok(executor) => executors.push(executor),
