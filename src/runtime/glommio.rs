@@ -118,13 +118,13 @@ where
 /// for the next activity, and the executor parks.
 mod spinner {
     use std::cell::{Cell, RefCell};
-    use std::rc::Rc;
     use std::task::{Poll, Waker};
     use std::time::{Duration, Instant};
 
     use super::{timer, SPINNER_TURN};
 
-    #[derive(Default)]
+    /// This thread's spinner state. Threads without a spinner (the bench client, the
+    /// nameserver) only ever set `active`, which nobody reads there.
     struct State {
         /// Set by every network read and shard message since the spinner's last turn.
         active: Cell<bool>,
@@ -133,42 +133,40 @@ mod spinner {
     }
 
     thread_local! {
-        static STATE: RefCell<Option<Rc<State>>> = const { RefCell::new(None) };
+        static STATE: State = const { State { active: Cell::new(false), dormant: RefCell::new(None) } };
     }
 
     pub(super) fn start(window: Duration) {
         // Timer sleeps of a few µs would otherwise be stretched by the default 50 µs slack.
         // SAFETY: PR_SET_TIMERSLACK takes a value and changes only this thread's slack.
         unsafe { libc::prctl(libc::PR_SET_TIMERSLACK, 1 as libc::c_ulong) };
-        let state = Rc::new(State::default());
-        STATE.with(|slot| *slot.borrow_mut() = Some(state.clone()));
-        super::spawn(spin(state, window)).detach();
+        super::spawn(spin(window)).detach();
     }
 
     /// The executor has work: its spinner spins for the window from now.
     pub(super) fn note_activity() {
-        STATE.with(|slot| {
-            if let Some(state) = &*slot.borrow() {
-                state.active.set(true);
-                if let Some(waker) = state.dormant.borrow_mut().take() {
-                    waker.wake();
-                }
+        STATE.with(|state| {
+            state.active.set(true);
+            if let Some(waker) = state.dormant.take() {
+                waker.wake();
             }
         });
     }
 
-    async fn spin(state: Rc<State>, window: Duration) {
+    async fn spin(window: Duration) {
         let mut idle_since = Instant::now();
         loop {
-            if state.active.replace(false) {
+            if STATE.with(|state| state.active.replace(false)) {
                 idle_since = Instant::now();
             } else if idle_since.elapsed() >= window {
                 std::future::poll_fn(|context| {
-                    if state.active.get() {
-                        return Poll::Ready(());
-                    }
-                    *state.dormant.borrow_mut() = Some(context.waker().clone());
-                    Poll::Pending
+                    STATE.with(|state| {
+                        if state.active.get() {
+                            return Poll::Ready(());
+                        }
+                        state.dormant.replace(Some(context.waker().clone()));
+                        Poll::Pending
+                    })
                 })
                 .await;
                 idle_since = Instant::now();
