@@ -111,3 +111,9 @@ pub const CLIENT_READ_CHUNK_BYTES: usize = 64 * 1024;
 /// Largest replication frame a slave accepts: a frame holds whole records, and one record
 /// holds at most one request frame's body plus its stored header.
 pub const REPLICATION_FRAME_BYTES_MAX: usize = FRAME_SIZE_BYTES_MAX + 64 * 1024;
+
+/// How long a request that created or changed a topic (a heartbeat's `%RETRY%` topic,
+/// updateTopic) waits for the registration that carries it to the nameservers before it is
+/// answered. Java registers synchronously; a dead nameserver must not make heartbeats time out
+/// at the client (3 s), so the wait is shorter than that.
+pub const REGISTER_AFTER_TOPIC_CHANGE_WAIT_MAX: std::time::Duration = std::time::Duration::from_secs(2);

@@ -254,3 +254,31 @@ fn admin_requests_answer_java_error_codes_and_unique_key_queries() {
     assert!(status.contains(&format!("{:<32}: 1\n", "msgGetTotalTodayNow")), "{status}");
     assert!(status.contains(&format!("{:<32}: 1\n", "msgPutTotalTodayNow")), "{status}");
 }
+
+/// A consumer's first heartbeat creates its group's `%RETRY%` topic; the heartbeat is answered
+/// only once the nameserver routes that topic (Java's `registerBrokerAll` is synchronous), so a
+/// client or an admin command that asks the nameserver next finds it. Ten new groups, each
+/// checked the moment its heartbeat is answered: with a registration that runs later (a
+/// periodic check), the route is missing.
+#[test]
+fn a_heartbeat_is_answered_after_the_nameserver_routes_its_retry_topic() {
+    let scratch = Scratch::new("broker-retry-route");
+    let broker = start_broker(&scratch, "broker-r", "shardCount=2");
+    let mut api = ringmq::client::AdminApi::new(BlockingClient::new(Duration::from_secs(5)));
+    let mut client = BlockingClient::new(Duration::from_secs(5));
+    for index in 0..10 {
+        let group = format!("RouteGroup{index}");
+        let retry = format!("%RETRY%{group}");
+        assert!(api.topic_route(&broker.namesrv, &retry).expect("route query").is_none(), "{retry} before");
+        let body = format!(
+            r#"{{"clientID":"127.0.0.1@route{index}","consumerDataSet":[{{"groupName":"{group}","consumeType":"CONSUME_PASSIVELY","messageModel":"CLUSTERING","consumeFromWhere":"CONSUME_FROM_LAST_OFFSET","subscriptionDataSet":[],"unitMode":false}}],"producerDataSet":[]}}"#
+        );
+        let mut heartbeat = Command::request(request::HEART_BEAT, 0);
+        heartbeat.body = body.into_bytes().into();
+        let reply = client.invoke(&broker.address, heartbeat).expect("heartbeat");
+        assert_eq!(reply.code, response::SUCCESS, "{:?}", reply.remark);
+        let route = api.topic_route(&broker.namesrv, &retry).expect("route query");
+        let route = route.unwrap_or_else(|| panic!("{retry} is not routed when its heartbeat is answered"));
+        assert_eq!(route.broker_datas[0].broker_name, "broker-r");
+    }
+}

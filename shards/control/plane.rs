@@ -13,6 +13,7 @@ use std::rc::{Rc, Weak};
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures_channel::oneshot;
 use futures_lite::Future;
 
 use super::{
@@ -26,7 +27,7 @@ use crate::protocol::headers::{
     BrokerIdentityRequestHeader, ConsumerGroupRequestHeader, CreateTopicRequestHeader, UnregisterClientRequestHeader,
 };
 use crate::protocol::{request, response, Command, Header};
-use crate::runtime::{self, MeshEnd};
+use crate::runtime::{self, ChannelReceiver, ChannelSender, MeshEnd};
 use crate::shards::data::{BrokerContext, ControlPlane, DataShard};
 use crate::shards::messages::{Origin, ShardMessage, SubscriptionCopy, SubscriptionEntry, TopicTableCopy};
 use crate::shards::RequestError;
@@ -54,7 +55,12 @@ pub struct ControlShard {
     pub(super) local: RefCell<Weak<DataShard>>,
     topics_version: Cell<u64>,
     subscriptions_version: Cell<u64>,
-    register_now: Cell<bool>,
+    /// Wakes the registration task at once (a topic changed); capacity 1, a full channel means
+    /// a registration is already due.
+    register_wake: ChannelSender<()>,
+    register_wake_receiver: RefCell<Option<ChannelReceiver<()>>>,
+    /// Told when the next registration has been sent to every nameserver.
+    register_waiters: RefCell<Vec<oneshot::Sender<()>>>,
     registered_once: Cell<bool>,
     /// The effective configuration (GET/UPDATE_BROKER_CONFIG, `admin.rs`).
     pub(super) config: RefCell<super::admin::BrokerConfigState>,
@@ -92,6 +98,7 @@ impl ControlShard {
         } else {
             broker.namesrv_addrs.clone()
         };
+        let (register_wake, register_wake_receiver) = runtime::channel_bounded(1);
         Ok(Rc::new(Self {
             context,
             identity,
@@ -109,7 +116,9 @@ impl ControlShard {
             local: RefCell::new(Weak::new()),
             topics_version: Cell::new(0),
             subscriptions_version: Cell::new(0),
-            register_now: Cell::new(true),
+            register_wake,
+            register_wake_receiver: RefCell::new(Some(register_wake_receiver)),
+            register_waiters: RefCell::new(Vec::new()),
             registered_once: Cell::new(false),
             config: RefCell::new(super::admin::BrokerConfigState::new(settings)),
             broker_permission: Cell::new(broker.broker_permission as i32),
@@ -166,13 +175,26 @@ impl ControlShard {
         }
     }
 
-    /// After a topic change: persist, publish, register with the nameservers at once.
+    /// After a topic change: persist, publish, register with the nameservers at once and wait
+    /// for it (bounded), so that the reply to the request that made the topic (a heartbeat's
+    /// `%RETRY%` topic, updateTopic) comes after the nameservers route it, as Java's
+    /// synchronous `registerBrokerAll` does.
     pub(super) async fn topics_changed(&self) {
         if let Err(error) = self.topics.borrow_mut().persist_if_dirty() {
             tracing::error!("persisting topics: {error}");
         }
         self.publish_topics().await;
-        self.register_now.set(true);
+        let (registered, registered_receiver) = oneshot::channel();
+        self.register_waiters.borrow_mut().push(registered);
+        let _ = self.register_wake.try_send(()); // full: a registration is already due
+        let wait_max = self.register_timeout.min(crate::limits::REGISTER_AFTER_TOPIC_CHANGE_WAIT_MAX);
+        futures_lite::future::or(
+            async {
+                let _ = registered_receiver.await;
+            },
+            runtime::sleep(wait_max),
+        )
+        .await;
     }
 
     pub fn persist(&self) {
@@ -205,15 +227,20 @@ impl ControlShard {
     /// Registers with every nameserver now and then every period, and on topic changes.
     pub fn start_registration(self: &Rc<Self>) {
         let plane = self.clone();
+        let wake = plane.register_wake_receiver.borrow_mut().take().expect("registration started once");
         runtime::spawn(async move {
             let mut client = RemoteClient::new(plane.register_timeout);
-            let mut last = std::time::Instant::now();
             loop {
-                if plane.register_now.replace(false) || last.elapsed() >= plane.register_period {
-                    last = std::time::Instant::now();
-                    plane.register_all(&mut client).await;
+                // Taken before sending: the registration carries every change its waiters made.
+                let waiters = plane.register_waiters.take();
+                plane.register_all(&mut client).await;
+                for waiter in waiters {
+                    let _ = waiter.send(());
                 }
-                runtime::sleep(Duration::from_millis(100)).await;
+                let woken = async {
+                    let _ = wake.recv().await;
+                };
+                futures_lite::future::or(woken, runtime::sleep(plane.register_period)).await;
             }
         })
         .detach();
