@@ -30,6 +30,8 @@ pub struct ExtFields {
 /// Byte spans of one key and its value in `ExtFields::text`.
 #[derive(Clone, Copy)]
 struct ExtEntry {
+    /// [`fingerprint`] of the key.
+    key_fingerprint: u64,
     key_start: u32,
     key_end: u32,
     value_start: u32,
@@ -47,7 +49,8 @@ impl ExtFields {
     }
 
     pub fn get(&self, key: &str) -> Option<&str> {
-        self.entries.iter().find(|entry| self.key_is(entry, key)).map(|entry| self.value_of(entry))
+        let key_fingerprint = fingerprint(key.as_bytes());
+        self.entries.iter().find(|entry| self.key_is(entry, key_fingerprint, key)).map(|entry| self.value_of(entry))
     }
 
     /// Replaces the value of an existing key, or appends. A replaced value's old text stays
@@ -57,7 +60,8 @@ impl ExtFields {
         let (key, value) = (key.as_ref(), value.as_ref());
         let value_start = self.push_text(value);
         let value_end = self.text_len();
-        match self.entries.iter().position(|entry| self.key_is(entry, key)) {
+        let key_fingerprint = fingerprint(key.as_bytes());
+        match self.entries.iter().position(|entry| self.key_is(entry, key_fingerprint, key)) {
             Some(index) => {
                 self.entries[index].value_start = value_start;
                 self.entries[index].value_end = value_end;
@@ -65,7 +69,7 @@ impl ExtFields {
             None => {
                 let key_start = self.push_text(key);
                 let key_end = self.text_len();
-                self.entries.push(ExtEntry { key_start, key_end, value_start, value_end });
+                self.entries.push(ExtEntry { key_fingerprint, key_start, key_end, value_start, value_end });
             }
         }
     }
@@ -93,11 +97,13 @@ impl ExtFields {
         self.text.len() as u32
     }
 
-    /// Lengths first: most keys of a header differ in length, and slicing a `str` checks
-    /// character boundaries.
-    fn key_is(&self, entry: &ExtEntry, key: &str) -> bool {
-        (entry.key_end - entry.key_start) as usize == key.len()
-            && &self.text.as_bytes()[entry.key_start as usize..entry.key_end as usize] == key.as_bytes()
+    /// Fingerprints first: they settle keys of up to `FINGERPRINT_HEAD_BYTES` (a send's are
+    /// one letter) without comparing bytes; longer keys with equal heads compare the rest.
+    fn key_is(&self, entry: &ExtEntry, key_fingerprint: u64, key: &str) -> bool {
+        entry.key_fingerprint == key_fingerprint
+            && (key.len() <= FINGERPRINT_HEAD_BYTES
+                || self.text.as_bytes()[entry.key_start as usize + FINGERPRINT_HEAD_BYTES..entry.key_end as usize]
+                    == key.as_bytes()[FINGERPRINT_HEAD_BYTES..])
     }
 
     fn key_of(&self, entry: &ExtEntry) -> &str {
@@ -107,6 +113,22 @@ impl ExtFields {
     fn value_of(&self, entry: &ExtEntry) -> &str {
         &self.text[entry.value_start as usize..entry.value_end as usize]
     }
+}
+
+/// Key bytes a fingerprint holds beside the key's length.
+const FINGERPRINT_HEAD_BYTES: usize = 6;
+
+/// A key's first bytes and its length in one word: equal fingerprints mean equal keys up to
+/// `FINGERPRINT_HEAD_BYTES`. Looking a field up compared key bytes with `memcmp` for every
+/// field of the same length: ~8% of a shard's CPU at 4×32 sends, where every key is one
+/// letter.
+fn fingerprint(key: &[u8]) -> u64 {
+    let mut word = [0u8; 8];
+    let head = key.len().min(FINGERPRINT_HEAD_BYTES);
+    word[..head].copy_from_slice(&key[..head]);
+    let length = key.len().min(u16::MAX as usize) as u16;
+    word[FINGERPRINT_HEAD_BYTES..].copy_from_slice(&length.to_le_bytes());
+    u64::from_le_bytes(word)
 }
 
 impl PartialEq for ExtFields {
@@ -194,5 +216,53 @@ impl Command {
 
     pub fn is_oneway(&self) -> bool {
         self.flag & FLAG_ONEWAY != 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ExtFields;
+
+    /// Keys that share their first bytes, their length, or both, with keys of every length
+    /// around the fingerprint's head: each finds its own value, a replaced value replaces
+    /// only its key, and a missing key is missing.
+    #[test]
+    fn fields_with_similar_keys_each_keep_their_own_value() {
+        let keys = [
+            "",
+            "a",
+            "b",
+            "ab",
+            "ba",
+            "abcdef",
+            "abcdeg",
+            "abcdefg",
+            "abcdefh",
+            "abcdefgh",
+            "abcdefhg",
+            "topic",
+            "topic1",
+            "topic12",
+            "consumerGroup",
+            "consumerGroupX",
+            "consumerGroup",
+        ];
+        let mut fields = ExtFields::new();
+        for (index, key) in keys.iter().enumerate() {
+            fields.insert(key, index.to_string());
+        }
+        // "consumerGroup" appears twice: the later insert replaced the earlier value.
+        assert_eq!(fields.len(), keys.len() - 1);
+        for (index, key) in keys.iter().enumerate().filter(|(index, _)| *index != 14) {
+            assert_eq!(fields.get(key), Some(index.to_string().as_str()), "{key:?}");
+        }
+        for missing in ["c", "abcde", "abcdefi", "abcdefgi", "topic123", "consumerGroupY", "ABCDEF"] {
+            assert_eq!(fields.get(missing), None, "{missing:?}");
+        }
+        let long_a = "k".repeat(70_000) + "a";
+        let long_b = "k".repeat(70_001);
+        fields.insert(&long_a, "long a");
+        assert_eq!(fields.get(&long_a), Some("long a"));
+        assert_eq!(fields.get(&long_b), None);
     }
 }
