@@ -117,3 +117,17 @@ pub const REPLICATION_FRAME_BYTES_MAX: usize = FRAME_SIZE_BYTES_MAX + 64 * 1024;
 /// answered. Java registers synchronously; a dead nameserver must not make heartbeats time out
 /// at the client (3 s), so the wait is shorter than that.
 pub const REGISTER_AFTER_TOPIC_CHANGE_WAIT_MAX: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// A shard's run loop is checked every `SHARD_STALL_TICK` (a timer); a tick that fires this
+/// late counts as a stall (tasks ran that long without the loop getting back to its timers,
+/// its inbox from other shards or its rings, or the thread got no CPU). Seastar reports
+/// reactor stalls from 25 ms by default; so does ringmq.
+pub const SHARD_STALL_REPORT_AFTER: std::time::Duration = std::time::Duration::from_millis(25);
+
+/// How often the stall watch ticks: short enough to see a stall of `SHARD_STALL_REPORT_AFTER`,
+/// long enough that an idle shard wakes only 100 times a second for it.
+pub const SHARD_STALL_TICK: std::time::Duration = std::time::Duration::from_millis(10);
+
+/// Stalls are logged at most this often per shard (with their count and the worst), so that a
+/// broker stalling under overload does not flood its log.
+pub const SHARD_STALL_LOG_INTERVAL: std::time::Duration = std::time::Duration::from_secs(10);

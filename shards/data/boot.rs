@@ -159,6 +159,14 @@ fn store_options(spec: &BootSpec, root: &std::path::Path, shard: u16, shard_coun
 
 /// Runs one shard until a stop is requested; `listeners` are its sockets of the client ports,
 /// bound by the launcher.
+/// The loops that drain the inboxes from the other shards, and the run-loop stall watch.
+fn start_inboxes_and_stall_watch(data: &Rc<DataShard>, shard_count: usize) {
+    for peer in (0..shard_count).filter(|peer| *peer != data.shard) {
+        runtime::spawn(data.clone().inbox_loop(peer)).detach();
+    }
+    runtime::watch_stalls(format!("shard {}", data.shard));
+}
+
 pub async fn run(spec: BootSpec, mesh: Mesh<ShardMessage>, listeners: Vec<OwnedFd>) -> Result<(), String> {
     let end = Rc::new(mesh.join().await.map_err(|error| error.to_string())?);
     let shard = end.shard();
@@ -210,9 +218,7 @@ pub async fn run(spec: BootSpec, mesh: Mesh<ShardMessage>, listeners: Vec<OwnedF
         plane.attach(Rc::downgrade(&data));
         plane.publish_topics().await;
     }
-    for peer in (0..shard_count).filter(|peer| *peer != shard) {
-        runtime::spawn(data.clone().inbox_loop(peer)).detach();
-    }
+    start_inboxes_and_stall_watch(&data, shard_count);
     let embedded_namesrv = if shard == 0 { start_embedded_namesrv(&spec)? } else { None };
     let mut serving = serve_ports(&spec, &data, listeners);
     if context.is_slave() {

@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use ::glommio::{
     channels::local_channel, executor, net, timer, LocalExecutorBuilder, Placement, Shares, TaskQueueHandle,
@@ -177,6 +177,42 @@ mod spinner {
             timer::sleep(SPINNER_TURN).await;
         }
     }
+}
+
+/// Watches the current executor's run loop for stalls (see `limits::SHARD_STALL_REPORT_AFTER`)
+/// and logs them, at most once per `SHARD_STALL_LOG_INTERVAL`, as Seastar's reactor-stall
+/// reports. A stall delays every request of the shard and every message other shards send it.
+/// Returns the count of stalls seen so far.
+pub fn watch_stalls(name: String) -> Rc<std::cell::Cell<u64>> {
+    use crate::limits::{SHARD_STALL_LOG_INTERVAL, SHARD_STALL_REPORT_AFTER, SHARD_STALL_TICK};
+    let total = Rc::new(std::cell::Cell::new(0u64));
+    let counted = total.clone();
+    spawn(async move {
+        let mut stalls = 0u64;
+        let mut worst = Duration::ZERO;
+        let mut logged_at = Instant::now();
+        loop {
+            let tick_started = Instant::now();
+            sleep(SHARD_STALL_TICK).await;
+            let late = tick_started.elapsed().saturating_sub(SHARD_STALL_TICK);
+            if late >= SHARD_STALL_REPORT_AFTER {
+                stalls += 1;
+                worst = worst.max(late);
+                counted.set(counted.get() + 1);
+            }
+            if stalls > 0 && logged_at.elapsed() >= SHARD_STALL_LOG_INTERVAL {
+                tracing::warn!(
+                    "{name}: run loop stalled {stalls} time(s) in the last {} s, worst {} ms (tasks ran that \
+                     long without a break, or the thread got no CPU)",
+                    logged_at.elapsed().as_secs(),
+                    worst.as_millis()
+                );
+                (stalls, worst, logged_at) = (0, Duration::ZERO, Instant::now());
+            }
+        }
+    })
+    .detach();
+    total
 }
 
 /// Spawns a task on the current executor; the task runs until it ends even if the returned
@@ -750,6 +786,23 @@ mod tests {
 
     use super::*;
     use futures_lite::{AsyncReadExt, AsyncWriteExt};
+
+    /// A task that holds the executor (a blocking call inside it) is seen as a stall (a slow
+    /// machine may add its own, so the count is a lower bound).
+    #[test]
+    fn the_stall_watch_counts_a_task_that_holds_the_run_loop() {
+        let handle = spawn_executor("stall-watch", None, || async {
+            let stalls = watch_stalls("test".into());
+            sleep(Duration::from_millis(50)).await;
+            let before = stalls.get();
+            std::thread::sleep(Duration::from_millis(80)); // holds the run loop
+            sleep(Duration::from_millis(30)).await;
+            (before, stalls.get())
+        })
+        .unwrap();
+        let (before, after) = handle.join().unwrap();
+        assert!(after > before, "the 80 ms hold was not seen: {before} -> {after}");
+    }
 
     /// Two pinned shards share a port: a connection made from a thread on CPU c is accepted by
     /// shard c (loopback processes a packet on the sender's CPU).
