@@ -157,8 +157,6 @@ fn store_options(spec: &BootSpec, root: &std::path::Path, shard: u16, shard_coun
     }
 }
 
-/// Runs one shard until a stop is requested; `listeners` are its sockets of the client ports,
-/// bound by the launcher.
 /// The loops that drain the inboxes from the other shards, and the run-loop stall watch.
 fn start_inboxes_and_stall_watch(data: &Rc<DataShard>, shard_count: usize) {
     for peer in (0..shard_count).filter(|peer| *peer != data.shard) {
@@ -167,6 +165,8 @@ fn start_inboxes_and_stall_watch(data: &Rc<DataShard>, shard_count: usize) {
     runtime::watch_stalls(format!("shard {}", data.shard));
 }
 
+/// Runs one shard until a stop is requested; `listeners` are its sockets of the client ports,
+/// bound by the launcher.
 pub async fn run(spec: BootSpec, mesh: Mesh<ShardMessage>, listeners: Vec<OwnedFd>) -> Result<(), String> {
     let end = Rc::new(mesh.join().await.map_err(|error| error.to_string())?);
     let shard = end.shard();
