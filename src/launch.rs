@@ -11,8 +11,11 @@ use ringmq::runtime;
 use ringmq::shards::data::boot;
 use ringmq::shards::namesrv::{self, NamesrvOptions};
 
-/// io_uring registers 10 MiB per executor; a few executors plus slack.
-const MEMLOCK_BYTES_NEEDED: u64 = 64 << 20;
+/// What io_uring registers: a shard executor per CPU at most, and the nameserver's (smaller)
+/// as slack.
+fn memlock_bytes_needed() -> u64 {
+    (runtime::cpu_count() as u64 + 1) * runtime::SHARD_IO_MEMORY_BYTES as u64
+}
 
 pub fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
@@ -46,7 +49,7 @@ pub fn config_failed(error: &ConfigError) -> ExitCode {
 /// CAP_IPC_LOCK, or on kernels that account io_uring memory to the cgroup, glommio starts
 /// anyway. If an executor then fails to start, the hint is printed with the error.
 fn raise_memlock() -> Option<String> {
-    match runtime::raise_memlock_limit(MEMLOCK_BYTES_NEEDED) {
+    match runtime::raise_memlock_limit(memlock_bytes_needed()) {
         Ok(_) => None,
         Err(message) => {
             tracing::info!("{message}");

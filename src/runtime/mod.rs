@@ -10,7 +10,7 @@ pub use self::glommio::{
     probing_the_poll_ring, sleep, spawn, spawn_background, spawn_blocking, spawn_executor, spawn_executor_spinning,
     spawn_shard_executor, split_stream, tcp_connect, tcp_listen, watch_stalls, BackgroundQueue, ChannelReceiver,
     ChannelSender, ExecutorHandle, Mesh, MeshEnd, MeshSendError, Semaphore, StaticPermit, StreamReader, StreamWriter,
-    Task, TcpListener, TcpStream,
+    Task, TcpListener, TcpStream, SHARD_IO_MEMORY_BYTES,
 };
 
 /// Maps every page of `region` now, backed by transparent huge pages where the kernel allows
