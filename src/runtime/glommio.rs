@@ -211,18 +211,16 @@ pub fn watch_stalls(name: String) -> Rc<std::cell::Cell<u64>> {
     let total = Rc::new(std::cell::Cell::new(0u64));
     let counted = total.clone();
     spawn(async move {
-        let mut stalls = 0u64;
-        let mut worst = Duration::ZERO;
-        let mut logged_at = Instant::now();
+        let (mut logged_total, mut worst, mut logged_at) = (0u64, Duration::ZERO, Instant::now());
         loop {
             let tick_started = Instant::now();
             sleep(SHARD_STALL_TICK).await;
             let late = tick_started.elapsed().saturating_sub(SHARD_STALL_TICK);
             if late >= SHARD_STALL_REPORT_AFTER {
-                stalls += 1;
                 worst = worst.max(late);
                 counted.set(counted.get() + 1);
             }
+            let stalls = counted.get() - logged_total;
             if stalls > 0 && logged_at.elapsed() >= SHARD_STALL_LOG_INTERVAL {
                 tracing::warn!(
                     "{name}: run loop stalled {stalls} time(s) in the last {} s, worst {} ms (tasks ran that \
@@ -230,7 +228,7 @@ pub fn watch_stalls(name: String) -> Rc<std::cell::Cell<u64>> {
                     logged_at.elapsed().as_secs(),
                     worst.as_millis()
                 );
-                (stalls, worst, logged_at) = (0, Duration::ZERO, Instant::now());
+                (logged_total, worst, logged_at) = (counted.get(), Duration::ZERO, Instant::now());
             }
         }
     })
