@@ -70,6 +70,10 @@ pub const CONNECTION_WRITE_QUEUE_FRAMES_MAX: usize = 4096;
 /// times every shard's window of memory, each window shrinks to its share of a quarter of it.
 pub const STORE_HOT_WINDOW_BYTES: usize = 256 << 20;
 
+/// Record size the hot window's index is sized for at boot (`store/commit_log.rs`): a full
+/// window of larger records needs no more room; smaller ones grow the index once.
+pub const STORE_HOT_RECORD_BYTES_TYPICAL: usize = 1024;
+
 /// The smallest hot window a shard gets however little memory the machine has.
 pub const STORE_HOT_WINDOW_BYTES_MIN: usize = 16 << 20;
 

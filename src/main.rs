@@ -16,6 +16,21 @@ mod launch;
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// Keeps memory the program frees mapped for its next allocations, as Seastar keeps what it
+/// reserved: by default mimalloc gives freed pages back to the kernel after 10 ms
+/// (`purge_delay`), and the next allocation faults them in again, zeroed. At 4 senders × 32 in
+/// flight that was ~70 page faults/s per broker in steady state, and on a VM one fresh huge page
+/// costs a shard 20–40 ms on CPU (run-loop stalls, see tuning.md). RSS stays at its high-water
+/// mark instead. `MIMALLOC_PURGE_DELAY` in the environment still decides when it is set.
+fn keep_freed_memory_mapped() {
+    // `mi_option_purge_delay` in mimalloc v2 and v3 (the -sys crate has no name for it).
+    const PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
+    if std::env::var_os("MIMALLOC_PURGE_DELAY").is_none() {
+        // SAFETY: sets an option; mimalloc reads options atomically.
+        unsafe { libmimalloc_sys::mi_option_set(PURGE_DELAY, -1) };
+    }
+}
+
 #[derive(Parser, Debug)]
 #[command(
     name = "ringmq",
@@ -111,6 +126,7 @@ fn canonical_args() -> Vec<String> {
 }
 
 fn main() -> ExitCode {
+    keep_freed_memory_mapped();
     let cli = Cli::parse_from(canonical_args());
     match cli.command {
         Command::Admin { command } => {

@@ -44,9 +44,10 @@ fn environment() -> MutexGuard<'static, ()> {
     ENVIRONMENT.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-/// Writes `text` to a fresh file under the system temp directory.
+/// Writes `text` to a fresh file under Cargo's temp directory for tests (`target/tmp`, so runs
+/// do not litter the system's).
 fn temp_properties(name: &str, text: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("ringmq-config-vectors-{}", std::process::id()));
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("config-vectors");
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join(format!("{name}.properties"));
     std::fs::write(&path, text).unwrap();

@@ -316,6 +316,50 @@ fn a_flush_larger_than_one_write_is_cut_into_pieces_that_hold_every_byte_in_orde
     );
 }
 
+/// A lag larger than one plan (16 MiB) is written in several plans, each ending at a record
+/// boundary, across segment rolls: recovery finds every record byte for byte.
+#[test]
+fn a_flush_of_a_lag_larger_than_one_plan_writes_every_record_across_segment_rolls() {
+    let storage = MemoryStorage::new();
+    let options = CommitLogOptions {
+        segment_size_bytes: 12 << 20,
+        hot_window_bytes: 64 << 20,
+        unwritten_bytes_max: 64 << 20,
+        ..options()
+    };
+    let reopen = |seen: &mut Vec<(Position, Vec<u8>)>| {
+        block_on(recovery::open(
+            storage.clone(),
+            options.clone(),
+            RecoveryMode::Scan { from: 0, synced: 0 },
+            |record| seen.push((record.position, record.bytes.to_vec())),
+        ))
+        .unwrap()
+    };
+    let log = RefCell::new(reopen(&mut Vec::new()));
+    let mut expected = Vec::new();
+    for index in 0..4500 {
+        let record_body = body(index, 5000 + (index * 7919) % 9000);
+        let position = log
+            .borrow_mut()
+            .append(size_of(&record_body), |position, buffer| buffer.extend_from_slice(&encode(&record_body, position)))
+            .unwrap();
+        expected.push((position, encode(&record_body, position).to_vec()));
+    }
+    let appended = log.borrow().appended();
+    assert!(appended > 40 << 20, "{appended} bytes: more than two plans and three segments");
+    block_on(flush::flush(&log, true)).unwrap();
+    assert_eq!(log.borrow().written(), appended);
+    drop(log);
+    let mut seen = Vec::new();
+    reopen(&mut seen);
+    assert_eq!(seen.len(), expected.len());
+    for ((position, bytes), (expected_position, expected_bytes)) in seen.iter().zip(&expected) {
+        assert_eq!(position, expected_position);
+        assert!(bytes == expected_bytes, "record at {position} differs");
+    }
+}
+
 /// The flusher zeroes ahead of the log while idle. A zero write it abandoned in flight would
 /// still land (io_uring cannot cancel a write the device has) and, landing after the next
 /// record write, erase records: the memory disk lands abandoned writes in exactly that order.

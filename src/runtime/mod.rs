@@ -43,6 +43,16 @@ pub fn populate(region: &mut [std::mem::MaybeUninit<u8>]) {
     }
 }
 
+/// `populate` for the room a vector has beyond its elements.
+pub fn populate_spare_capacity<T>(vector: &mut Vec<T>) {
+    let spare = vector.spare_capacity_mut();
+    let bytes = std::mem::size_of_val(spare);
+    // SAFETY: the same memory viewed as bytes; both views are of uninitialized memory, and
+    // `populate` writes nothing the vector would read as an element.
+    let region = unsafe { std::slice::from_raw_parts_mut(spare.as_mut_ptr().cast(), bytes) };
+    populate(region);
+}
+
 /// Raises RLIMIT_MEMLOCK to what glommio needs: each executor registers its I/O buffers with
 /// io_uring (10 MiB by default), and that memory is locked. Returns a message that says how to
 /// fix it when the limit cannot be raised (not root, or a hard limit below the need).

@@ -178,6 +178,14 @@ pub struct CommitLog<S: Storage> {
 }
 
 /// The 20-digit file name of a segment.
+/// The hot window's index, sized and faulted in for a full window of typical records: growing
+/// it under load copied it into fresh memory, a stall of tens of ms per huge page on a VM.
+fn hot_deque(hot_window_bytes: usize) -> VecDeque<HotRecord> {
+    let mut hot = Vec::with_capacity(hot_window_bytes / crate::limits::STORE_HOT_RECORD_BYTES_TYPICAL);
+    crate::runtime::populate_spare_capacity(&mut hot);
+    VecDeque::from(hot)
+}
+
 pub fn segment_name(start: Position) -> String {
     format!("{start:020}")
 }
@@ -194,6 +202,7 @@ impl<S: Storage> CommitLog<S> {
         assert!(options.segment_size_bytes % 4096 == 0, "segments are whole blocks");
         assert!(options.segment_size_bytes >= 64 * 1024, "segments hold at least a few records");
         let hot_window_bytes = options.hot_window_bytes;
+        let arena_pinned_bytes_max = hot_window_bytes + options.unwritten_bytes_max;
         Self {
             options,
             storage,
@@ -202,9 +211,9 @@ impl<S: Storage> CommitLog<S> {
             appended: end,
             written: end,
             synced: end,
-            hot: VecDeque::new(),
+            hot: hot_deque(hot_window_bytes),
             hot_bytes: 0,
-            arena: RecordArena::new(crate::limits::STORE_RECORD_CHUNK_BYTES, hot_window_bytes),
+            arena: RecordArena::new(crate::limits::STORE_RECORD_CHUNK_BYTES, hot_window_bytes, arena_pinned_bytes_max),
             tail_block,
             waiters: VecDeque::new(),
             failure: None,

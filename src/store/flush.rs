@@ -37,6 +37,17 @@ const ZERO_WRITE_BYTES_MAX: u64 = 1 << 20;
 /// buffers come from the executor's registered DMA memory.
 const FLUSH_WRITE_BYTES_MAX: u64 = 1 << 20;
 
+/// Bytes of records planned into DMA buffers at once (`write_range`). The buffers of a plan
+/// exist together until written; planning all of a lag of tens of MiB at once (after a stall,
+/// or a slow disk) outgrew the executor's registered I/O memory, and glommio then allocated
+/// the buffers on the heap: fresh memory faulted in, measured at 100–200 ms stalls of both
+/// shards at 4 senders × 32 in flight (issue 6 notes).
+const FLUSH_PLAN_BYTES_MAX: u64 = 16 << 20;
+const _: () = assert!(
+    FLUSH_PLAN_BYTES_MAX + ZERO_WRITE_BYTES_MAX <= crate::runtime::SHARD_IO_MEMORY_BYTES as u64 / 2,
+    "a flush's buffers fit in the registered I/O memory with room for reads"
+);
+
 /// How far ahead of `written` the flusher keeps the log zeroed. At the measured ~100 MB/s of
 /// SYNC_FLUSH appends this is over 100 ms of headroom; when idle the flusher refills it.
 const ZERO_AHEAD_BYTES: u64 = 16 << 20;
@@ -161,7 +172,34 @@ pub async fn zero_ahead<S: Storage>(log: &RefCell<CommitLog<S>>, budget_bytes: u
     Ok(())
 }
 
+/// Writes the records in `[written, target)`, at most `FLUSH_PLAN_BYTES_MAX` of them at a time.
 async fn write_range<S: Storage>(
+    log: &RefCell<CommitLog<S>>,
+    written: Position,
+    target: Position,
+) -> Result<(), String> {
+    let mut from = written;
+    while from < target {
+        let to = plan_end(&log.borrow(), from, target);
+        write_records(log, from, to).await?;
+        from = to;
+    }
+    Ok(())
+}
+
+/// Where a write of the records from `from` ends: at `target`, or earlier at a record boundary
+/// so that at most `FLUSH_PLAN_BYTES_MAX` are planned (a single larger record whole).
+fn plan_end<S: Storage>(log: &CommitLog<S>, from: Position, target: Position) -> Position {
+    let limit = from + FLUSH_PLAN_BYTES_MAX;
+    if target <= limit {
+        return target;
+    }
+    // The first record at or past the limit starts after `from`: it ends the plan.
+    let index = log.hot.partition_point(|record| record.position < limit);
+    log.hot.get(index).map_or(target, |record| record.position.min(target))
+}
+
+async fn write_records<S: Storage>(
     log: &RefCell<CommitLog<S>>,
     written: Position,
     target: Position,
@@ -173,12 +211,18 @@ async fn write_range<S: Storage>(
         }
     }
     let (writes, tail_block) = plan_writes(&log.borrow(), written, target, &segments);
-    for write in writes {
+    // All pieces in flight at once (they never overlap): one after another, each piece waited
+    // for a turn of the shard's run loop, and under a storm of sends refused as busy the
+    // flusher crawled at ~15 writes/s while the disk idled (issue 6 notes). Every write is
+    // awaited, failed or not: an abandoned one could still land later.
+    let landed = futures_util::future::join_all(writes.into_iter().map(|write| async move {
         let offset = write.offset_in_segment;
-        if let Err(error) = write.file.write_at(write.buffer, offset).await {
-            let reason = format!("write of segment {} at {offset} failed: {error}", write.segment_start);
-            return Err(fail(log, reason));
-        }
+        let result = write.file.write_at(write.buffer, offset).await;
+        result.map_err(|error| format!("write of segment {} at {offset} failed: {error}", write.segment_start))
+    }))
+    .await;
+    if let Some(reason) = landed.into_iter().find_map(Result::err) {
+        return Err(fail(log, reason));
     }
     let mut log = log.borrow_mut();
     assert_eq!(log.written, written, "only the flusher moves `written`");
@@ -225,26 +269,29 @@ fn plan_writes<S: Storage>(
     for &segment_start in segments {
         let segment_end = segment_start + log.options.segment_size_bytes;
         let region_start = if written >= segment_start { align_down(written) } else { segment_start };
-        // The region's bytes in order, as slices: carried block, then contiguous records.
-        let mut parts: Vec<&[u8]> = Vec::new();
-        let mut data_end = region_start;
-        if written >= segment_start && written < segment_end && written > region_start {
+        // The region's bytes in order, as slices: carried block, then contiguous records. Not
+        // gathered into a vector: one entry per record made a flush of many MiB allocate
+        // (and fault in) a large vector.
+        let carried: &[u8] = if written >= segment_start && written < segment_end && written > region_start {
             assert_eq!(log.tail_block.len() as u64, written - region_start, "the partial block is carried over whole");
-            parts.push(&log.tail_block);
-            data_end = written;
-        }
-        let records = log
-            .hot
-            .range(first..)
-            .take_while(|record| record.position < target)
-            .filter(|record| record.position >= segment_start && record.position < segment_end);
-        for record in records {
+            &log.tail_block
+        } else {
+            &[]
+        };
+        let records = || {
+            log.hot
+                .range(first..)
+                .take_while(move |record| record.position < target)
+                .filter(move |record| record.position >= segment_start && record.position < segment_end)
+        };
+        let mut data_end = region_start + carried.len() as u64;
+        for record in records() {
             assert_eq!(record.position, data_end, "records are contiguous from the carried block on");
-            parts.push(&record.bytes);
             data_end = record.position + record.bytes.len() as u64;
         }
+        let parts = std::iter::once(carried).chain(records().map(|record| &record.bytes[..]));
         let file = log.files.get(&segment_start).expect("opened before planning").clone();
-        let mut bytes = Gather { parts: &parts, part: 0, at: 0 };
+        let mut bytes = Gather { parts, current: &[] };
         let mut piece_start = region_start;
         while piece_start < align_up(data_end) {
             let piece_end = align_up(data_end).min(piece_start + FLUSH_WRITE_BYTES_MAX);
@@ -269,26 +316,25 @@ fn plan_writes<S: Storage>(
 }
 
 /// Reads a sequence of slices as one stream of bytes.
-struct Gather<'a> {
-    parts: &'a [&'a [u8]],
-    part: usize,
-    at: usize,
+struct Gather<'a, I: Iterator<Item = &'a [u8]>> {
+    parts: I,
+    /// What is left of the part being read.
+    current: &'a [u8],
 }
 
-impl Gather<'_> {
+impl<'a, I: Iterator<Item = &'a [u8]>> Gather<'a, I> {
     /// Copies the next `target.len()` bytes into `target`; the parts must hold that many.
     fn copy_into(&mut self, target: &mut [u8]) {
         let mut filled = 0;
         while filled < target.len() {
-            let part = self.parts[self.part];
-            let count = (part.len() - self.at).min(target.len() - filled);
-            target[filled..filled + count].copy_from_slice(&part[self.at..self.at + count]);
-            filled += count;
-            self.at += count;
-            if self.at == part.len() {
-                self.part += 1;
-                self.at = 0;
+            if self.current.is_empty() {
+                self.current = self.parts.next().expect("the parts hold the bytes asked for");
+                continue;
             }
+            let count = self.current.len().min(target.len() - filled);
+            target[filled..filled + count].copy_from_slice(&self.current[..count]);
+            filled += count;
+            self.current = &self.current[count..];
         }
     }
 }

@@ -14,6 +14,10 @@
 //! first seconds (256 MiB per shard fill in ~5 s at 100 MB/s). Mapping the window up front, in
 //! huge pages where the kernel allows, costs boot time instead (see `runtime::populate`).
 //! Redpanda (Seastar) reserves its memory at start for the same reason.
+//!
+//! Chunks are never given back while the arena holds fewer than the most that can be pinned at
+//! once (the window plus the records not yet on disk): a chunk made while all were pinned is
+//! reused later, so steady state allocates nothing.
 
 use std::collections::VecDeque;
 
@@ -25,29 +29,33 @@ pub(crate) struct RecordArena {
     current: BytesMut,
     /// Faulted-in chunks no record was written into yet.
     fresh: Vec<BytesMut>,
-    /// Chunks records were written into, oldest first. A chunk is reclaimed once no slice of it
-    /// is alive; past `retired_max` the oldest are let go (their memory is freed when their last
-    /// slice is).
+    /// Chunks records were written into, oldest first. A chunk is reused once no slice of it is
+    /// alive; past `retained_chunk_count_max` the oldest are let go (their memory is freed when
+    /// their last slice is).
     retired: VecDeque<BytesMut>,
-    retired_max: usize,
+    retained_chunk_count_max: usize,
     /// Chunks allocated so far (reuse keeps this near the window's chunk count).
     allocated_chunk_count: u64,
 }
 
 impl RecordArena {
     /// An arena for a window of about `window_bytes` of records, with the window's chunks
-    /// faulted in.
-    pub(crate) fn new(chunk_bytes: usize, window_bytes: usize) -> Self {
+    /// faulted in, that keeps up to `pinned_bytes_max` of chunks for reuse: what the window,
+    /// the records not yet written (they stay past the window until the disk has them) and
+    /// replies in flight can pin at once.
+    pub(crate) fn new(chunk_bytes: usize, window_bytes: usize, pinned_bytes_max: usize) -> Self {
         assert!(chunk_bytes >= 64 * 1024);
-        let window_chunk_count = window_bytes.div_ceil(chunk_bytes);
+        assert!(pinned_bytes_max >= window_bytes);
+        // A full window's records straddle one more chunk than they fill, and the chunk being
+        // written is not part of the window yet.
+        let window_chunk_count = window_bytes.div_ceil(chunk_bytes) + 2;
         let fresh = (0..window_chunk_count).map(|_| faulted_in(chunk_bytes)).collect();
         Self {
             chunk_bytes,
             current: BytesMut::new(),
             fresh,
             retired: VecDeque::new(),
-            // The window's chunks, plus slack for chunks pinned by replies still being written.
-            retired_max: window_chunk_count + 8,
+            retained_chunk_count_max: pinned_bytes_max.div_ceil(chunk_bytes) + 2,
             allocated_chunk_count: window_chunk_count as u64,
         }
     }
@@ -89,7 +97,11 @@ impl RecordArena {
             self.current = self.retired.remove(index).expect("found above");
             return;
         }
-        while self.retired.len() > self.retired_max {
+        // Every chunk is pinned (the disk fell behind, or readers hold old records): a new one,
+        // kept for reuse afterwards. Letting chunks go here and allocating again later made
+        // the shard fault in fresh memory in steady state, a huge page at a time, each a stall
+        // of tens of ms on a VM (see the issue-6 notes).
+        if self.retired.len() + 1 >= self.retained_chunk_count_max {
             self.retired.pop_front();
         }
         self.current = BytesMut::with_capacity(self.chunk_bytes);
@@ -121,7 +133,7 @@ mod tests {
     #[test]
     fn records_are_slices_that_keep_their_bytes_while_chunks_are_reused() {
         let chunk = 64 * 1024;
-        let mut arena = RecordArena::new(chunk, 4 * chunk);
+        let mut arena = RecordArena::new(chunk, 4 * chunk, 8 * chunk);
         let kept = fill(&mut arena, 1000, 7);
         let mut window = VecDeque::new();
         for round in 0..1000u32 {
@@ -131,8 +143,8 @@ mod tests {
             }
         }
         // ~1000 KiB went through 64 KiB chunks while ~100 KiB stayed live (plus the one pinned
-        // record): chunks were reused rather than allocated 16 times.
-        assert!(arena.allocated_chunk_count() <= 5, "{} chunks allocated", arena.allocated_chunk_count());
+        // record): the faulted-in chunks were reused rather than new ones allocated.
+        assert!(arena.allocated_chunk_count() <= 6, "{} chunks allocated", arena.allocated_chunk_count());
         assert!(kept.iter().all(|byte| *byte == 7), "a pinned record was overwritten");
         for (index, record) in window.iter().enumerate() {
             let round = (1000 - window.len() + index) as u8;
@@ -142,32 +154,60 @@ mod tests {
 
     #[test]
     fn large_records_get_their_own_memory() {
-        let mut arena = RecordArena::new(64 * 1024, 1 << 20);
+        let mut arena = RecordArena::new(64 * 1024, 1 << 20, 2 << 20);
         let big = fill(&mut arena, 40 * 1024, 3);
         assert_eq!(big.len(), 40 * 1024);
-        assert_eq!(arena.allocated_chunk_count(), 16, "only the window's faulted-in chunks");
-        assert_eq!(arena.fresh.len(), 16, "none of them was taken");
+        assert_eq!(arena.allocated_chunk_count(), 18, "only the window's faulted-in chunks");
+        assert_eq!(arena.fresh.len(), 18, "none of them was taken");
     }
 
     #[test]
     fn the_window_fills_its_faulted_in_chunks_before_allocating() {
         let chunk = 64 * 1024;
-        let mut arena = RecordArena::new(chunk, 4 * chunk);
-        assert_eq!(arena.fresh.len(), 4);
-        // Four chunks of 65 records, all kept alive (a full window, nothing evicted yet).
-        let window: Vec<Bytes> = (0..4 * 65).map(|round| fill(&mut arena, 1000, round as u8)).collect();
-        assert_eq!(arena.allocated_chunk_count(), 4, "no chunk beyond the faulted-in ones");
+        let mut arena = RecordArena::new(chunk, 4 * chunk, 8 * chunk);
+        assert_eq!(arena.fresh.len(), 6, "the window's four chunks and two for its ends");
+        // Six chunks of 65 records, all kept alive (the disk behind, nothing evicted yet).
+        let window: Vec<Bytes> = (0..6 * 65).map(|round| fill(&mut arena, 1000, round as u8)).collect();
+        assert_eq!(arena.allocated_chunk_count(), 6, "no chunk beyond the faulted-in ones");
         assert!(arena.fresh.is_empty());
         let more = fill(&mut arena, 1000, 9);
-        assert_eq!(arena.allocated_chunk_count(), 5, "a fifth chunk once they are all pinned");
+        assert_eq!(arena.allocated_chunk_count(), 7, "a seventh chunk once they are all pinned");
         assert!(window.iter().enumerate().all(|(round, record)| record.iter().all(|byte| *byte == round as u8)));
         assert!(more.iter().all(|byte| *byte == 9));
     }
 
     #[test]
+    fn chunks_made_while_more_than_the_window_was_pinned_are_reused_afterwards() {
+        let chunk = 64 * 1024;
+        let mut arena = RecordArena::new(chunk, 4 * chunk, 16 * chunk);
+        // Twelve chunks' worth of records stay live (a window of four plus the disk's lag),
+        // while ~300 chunks' worth go through.
+        let mut live = VecDeque::new();
+        for round in 0..20_000u32 {
+            live.push_back(fill(&mut arena, 1000, round as u8));
+            if live.len() > 12 * 65 {
+                live.pop_front();
+            }
+        }
+        // Letting the extra chunks go once pinned and allocating anew made this ~290.
+        assert!(arena.allocated_chunk_count() <= 14, "{} chunks allocated", arena.allocated_chunk_count());
+        let first = 20_000 - live.len() as u32;
+        assert!(live.iter().zip(first..).all(|(record, round)| record.iter().all(|byte| *byte == round as u8)));
+    }
+
+    #[test]
+    fn pinned_chunks_past_the_bound_are_let_go() {
+        let chunk = 64 * 1024;
+        let mut arena = RecordArena::new(chunk, 4 * chunk, 8 * chunk);
+        let pinned: Vec<Bytes> = (0..20 * 65).map(|round| fill(&mut arena, 1000, round as u8)).collect();
+        assert!(arena.retired.len() < arena.retained_chunk_count_max, "{} retained", arena.retired.len());
+        assert!(pinned.iter().enumerate().all(|(round, record)| record.iter().all(|byte| *byte == round as u8)));
+    }
+
+    #[test]
     #[should_panic(expected = "another size")]
     fn a_wrong_size_is_caught() {
-        let mut arena = RecordArena::new(64 * 1024, 1 << 20);
+        let mut arena = RecordArena::new(64 * 1024, 1 << 20, 2 << 20);
         arena.record(100, |buffer| buffer.extend_from_slice(&[0; 99]));
     }
 }
