@@ -177,7 +177,6 @@ pub struct CommitLog<S: Storage> {
     hot_hint: std::cell::Cell<u64>,
 }
 
-/// The 20-digit file name of a segment.
 /// The hot window's index, sized and faulted in for a full window of typical records: growing
 /// it under load copied it into fresh memory, a stall of tens of ms per huge page on a VM.
 fn hot_deque(hot_window_bytes: usize) -> VecDeque<HotRecord> {
@@ -186,6 +185,7 @@ fn hot_deque(hot_window_bytes: usize) -> VecDeque<HotRecord> {
     VecDeque::from(hot)
 }
 
+/// The 20-digit file name of a segment.
 pub fn segment_name(start: Position) -> String {
     format!("{start:020}")
 }
