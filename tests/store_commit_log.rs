@@ -340,10 +340,7 @@ fn a_flush_of_a_lag_larger_than_one_plan_writes_every_record_across_segment_roll
     let mut expected = Vec::new();
     for index in 0..4500 {
         let record_body = body(index, 5000 + (index * 7919) % 9000);
-        let position = log
-            .borrow_mut()
-            .append(size_of(&record_body), |position, buffer| buffer.extend_from_slice(&encode(&record_body, position)))
-            .unwrap();
+        let position = append(&log, &record_body);
         expected.push((position, encode(&record_body, position).to_vec()));
     }
     let appended = log.borrow().appended();
