@@ -54,8 +54,9 @@ pub fn populate_spare_capacity<T>(vector: &mut Vec<T>) {
 }
 
 /// Raises RLIMIT_MEMLOCK to what glommio needs: each executor registers its I/O buffers with
-/// io_uring (`SHARD_IO_MEMORY_BYTES` per shard, 10 MiB per other executor), and that memory is locked. Returns a message that says how to
-/// fix it when the limit cannot be raised (not root, or a hard limit below the need).
+/// io_uring (`SHARD_IO_MEMORY_BYTES` per shard, 10 MiB per other executor), and that memory is
+/// locked. Returns a message that says how to fix it when the limit cannot be raised (not root,
+/// or a hard limit below the need).
 pub fn raise_memlock_limit(bytes_needed: u64) -> Result<u64, String> {
     let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
     // SAFETY: getrlimit writes into the struct we own; the resource constant is valid.
