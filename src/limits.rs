@@ -81,6 +81,15 @@ pub const STORE_HOT_WINDOW_BYTES_MIN: usize = 16 << 20;
 /// records above a quarter of it get their own allocation.
 pub const STORE_RECORD_CHUNK_BYTES: usize = 4 << 20;
 
+/// Bytes of the log read at once for records older than the hot window
+/// (`store/cold_read.rs`): a consumer catching up goes on reading in order, and the queues of a
+/// shard interleave in its log, so one block serves the next pulls of every queue.
+pub const STORE_COLD_READ_BLOCK_BYTES: u64 = 1 << 20;
+
+/// Cold blocks a shard keeps, least recently used out first: 8 MiB per shard, beside a pull
+/// reply's own records (which keep their block alive until written).
+pub const STORE_COLD_READ_BLOCKS_MAX: usize = 8;
+
 /// Bytes a shard may have appended but not yet written before sends are refused as busy: the
 /// bound on memory when the disk falls behind.
 pub const STORE_UNWRITTEN_BYTES_MAX: usize = 128 << 20;

@@ -14,6 +14,7 @@ use std::path::PathBuf;
 use bytes::{Bytes, BytesMut};
 use futures_lite::future::block_on;
 
+use ringmq::limits::STORE_COLD_READ_BLOCK_BYTES;
 use ringmq::protocol::message::crc32;
 use ringmq::protocol::record::{self, Record};
 use ringmq::runtime::MemoryStorage;
@@ -252,6 +253,60 @@ fn cold_reads_come_from_disk_and_do_not_disturb_the_hot_window() {
     assert_eq!(log.borrow().hot_start(), hot_start);
     let hot = block_on(commit_log::read(&log, positions[39], size)).unwrap();
     assert_eq!(hot, encode(&body(39, 900), positions[39]));
+}
+
+/// ~6 MiB of records (900–1,150 bytes, some straddling block boundaries) over 4 MiB segments,
+/// written, with a hot window of 16 KiB: almost all of it is read from the segment files.
+fn cold_log(storage: &MemoryStorage) -> (RefCell<CommitLog<MemoryStorage>>, Vec<(Position, Bytes)>) {
+    let options = CommitLogOptions { segment_size_bytes: 4 << 20, ..options() };
+    let log = block_on(recovery::open(storage.clone(), options, RecoveryMode::Scan { from: 0, synced: 0 }, |_| {}));
+    let log = RefCell::new(log.unwrap());
+    let mut records = Vec::new();
+    for index in 0..6000 {
+        let record_body = body(index, 900 + index % 251);
+        let position = append(&log, &record_body);
+        records.push((position, encode(&record_body, position)));
+        if index % 256 == 255 {
+            block_on(flush::flush(&log, true)).unwrap();
+        }
+    }
+    block_on(flush::flush(&log, true)).unwrap();
+    assert!(log.borrow().hot_start() > records[5900].0, "the records are cold");
+    (log, records)
+}
+
+#[test]
+fn a_reader_going_on_in_order_reads_each_log_block_once_not_each_record() {
+    let storage = MemoryStorage::new();
+    let (log, records) = cold_log(&storage);
+    for (position, expected) in &records {
+        assert_eq!(&block_on(commit_log::read(&log, *position, expected.len())).unwrap(), expected);
+    }
+    // Each block once (a segment's last one is cut short by the segment end), and none past
+    // the cold records. One read per record would be 6000.
+    let block_reads = log.borrow().cold_block_reads_count();
+    let log_bytes = records.last().map(|(position, bytes)| position + bytes.len() as u64).unwrap();
+    let blocks = log_bytes.div_ceil(STORE_COLD_READ_BLOCK_BYTES) + 1;
+    assert!((2..=blocks).contains(&block_reads), "{block_reads} block reads for {log_bytes} bytes");
+}
+
+#[test]
+fn cold_reads_in_any_order_return_every_record_byte_for_byte() {
+    // Eight readers a few records apart (queues interleaved in one log), then a random order
+    // that keeps evicting the 32 cached blocks.
+    let storage = MemoryStorage::new();
+    let (log, records) = cold_log(&storage);
+    let (count, stride) = (records.len(), records.len() / 8);
+    let interleaved = (0..stride).flat_map(|step| (0..8).map(move |reader| reader * stride + step));
+    let mut state = 7u64;
+    let random = (0..6000).map(|_| {
+        state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        (state >> 33) as usize % count
+    });
+    for index in interleaved.chain(random) {
+        let (position, expected) = &records[index];
+        assert_eq!(&block_on(commit_log::read(&log, *position, expected.len())).unwrap(), expected, "record {index}");
+    }
 }
 
 #[test]

@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use super::consumer_offset::OwnedOffsets;
 use super::{BrokerContext, DataShard, ParkedPulls};
-use crate::config::{BrokerSettings, FlushDiskType};
+use crate::config::{BrokerSettings, FlushDiskType, StoreConfig};
 use crate::net;
 use crate::runtime::{self, BackgroundQueue, DmaStorage, Mesh};
 use crate::shards::messages::ShardMessage;
@@ -88,8 +88,7 @@ pub fn context_of(spec: &BootSpec) -> BrokerContext {
         default_topic_queue_count: broker.default_topic_queue_count,
         broker_permission: broker.broker_permission as i32,
         delay_level_count: broker.message_delay_levels_ms.len(),
-        memory_window_bytes: physical_memory_bytes() / 100
-            * u64::from(store.access_message_in_memory_ratio_percent_max),
+        memory_window_bytes: memory_window_bytes(store),
         broker_role: broker.broker_role,
         slave_read_enable: broker.slave_read_enable,
         slave_timeout: Duration::from_millis(store.slave_timeout_ms),
@@ -107,6 +106,11 @@ pub fn context_of(spec: &BootSpec) -> BrokerContext {
 fn hot_window_bytes(shard_count: usize) -> usize {
     let share_bytes = physical_memory_bytes() / 4 / shard_count.max(1) as u64;
     crate::limits::STORE_HOT_WINDOW_BYTES.min(share_bytes as usize).max(crate::limits::STORE_HOT_WINDOW_BYTES_MIN)
+}
+
+/// Java's "in memory" reach from a log's end: `accessMessageInMemoryMaxRatio` of physical RAM.
+fn memory_window_bytes(store: &StoreConfig) -> u64 {
+    physical_memory_bytes() / 100 * u64::from(store.access_message_in_memory_ratio_percent_max)
 }
 
 fn physical_memory_bytes() -> u64 {
@@ -153,6 +157,7 @@ fn store_options(spec: &BootSpec, root: &std::path::Path, shard: u16, shard_coun
             bytes_max_hot: store.transfer_bytes_in_memory_max as usize,
             count_max_cold: store.transfer_count_on_disk_max as usize,
             bytes_max_cold: store.transfer_bytes_on_disk_max as usize,
+            memory_window_bytes: memory_window_bytes(store),
         },
     }
 }

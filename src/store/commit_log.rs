@@ -28,7 +28,8 @@ use bytes::{Bytes, BytesMut};
 use futures_channel::oneshot;
 
 use crate::protocol::record::{self, BLANK_SIZE_BYTES};
-use crate::runtime::{SegmentFile, Storage};
+use crate::runtime::Storage;
+use crate::store::cold_read::{self, ColdBlocks};
 use crate::store::record_arena::RecordArena;
 
 /// Where a record lives in its shard's log, in bytes. The client-visible commit-log offset adds
@@ -166,6 +167,8 @@ pub struct CommitLog<S: Storage> {
     pub(crate) zeroed: Position,
     /// Replication pumps waiting for the next append (woken by every append).
     pub(crate) append_wakers: Vec<std::task::Waker>,
+    /// Blocks of the log read for records older than the hot window (`cold_read.rs`).
+    pub(crate) cold: ColdBlocks,
     /// Records ever evicted from the front of `hot`: turns an index into `hot` into one that
     /// stays valid across evictions (`hot_hint`).
     hot_evicted_count: u64,
@@ -223,6 +226,7 @@ impl<S: Storage> CommitLog<S> {
             appended_records_count: 0,
             zeroed: end.div_ceil(4096) * 4096,
             append_wakers: Vec::new(),
+            cold: ColdBlocks::default(),
             hot_evicted_count: 0,
             hot_hint: std::cell::Cell::new(0),
         }
@@ -252,6 +256,11 @@ impl<S: Storage> CommitLog<S> {
     /// fdatasync calls made so far.
     pub fn sync_count(&self) -> u64 {
         self.sync_count
+    }
+
+    /// Reads of log blocks for records older than the hot window, so far.
+    pub fn cold_block_reads_count(&self) -> u64 {
+        self.cold.block_reads_count
     }
 
     pub fn failure(&self) -> Option<&str> {
@@ -574,12 +583,7 @@ pub async fn read<S: Storage>(
         Some(file) => file,
         None => crate::store::flush::open_segment(log, position).await?,
     };
-    let start = log.borrow().segment_start_of(position);
-    let bytes = file.read_at(position - start, size_bytes).await?;
-    if bytes.len() != size_bytes {
-        return Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "short read of a record"));
-    }
-    Ok(Bytes::from(bytes))
+    cold_read::read(log, file, position, size_bytes).await
 }
 
 #[cfg(test)]

@@ -3,6 +3,7 @@
 //! it is shared between shards.
 
 pub mod checkpoint;
+mod cold_read;
 pub mod commit_log;
 pub mod consume_queue;
 pub mod flush;

@@ -72,11 +72,20 @@ pub struct TransferLimits {
     pub bytes_max_hot: usize,
     pub count_max_cold: usize,
     pub bytes_max_cold: usize,
+    /// Records within this many bytes of the log end count as "in memory" and get the `_hot`
+    /// limits (Java's `accessMessageInMemoryMaxRatio` of physical RAM); older ones the `_cold`.
+    pub memory_window_bytes: u64,
 }
 
 impl Default for TransferLimits {
     fn default() -> Self {
-        Self { count_max_hot: 32, bytes_max_hot: 256 * 1024, count_max_cold: 8, bytes_max_cold: 64 * 1024 }
+        Self {
+            count_max_hot: 32,
+            bytes_max_hot: 256 * 1024,
+            count_max_cold: 8,
+            bytes_max_cold: 64 * 1024,
+            memory_window_bytes: crate::limits::STORE_HOT_WINDOW_BYTES as u64,
+        }
     }
 }
 
@@ -401,14 +410,14 @@ impl<S: Storage> ShardStore<S> {
     ) -> QueueRead {
         let limits = self.options.transfer;
         let log_min = commit_log_offset(self.options.shard, self.log.borrow().min_position());
-        let hot_start = commit_log_offset(self.options.shard, self.log.borrow().hot_start());
+        let log_end = commit_log_offset(self.options.shard, self.log.borrow().appended());
         let mut records = Vec::new();
         let mut bytes = 0usize;
         let mut scanned = 0i64;
         let mut removing = false;
         for unit in &units {
-            let hot = unit.commit_log_offset >= hot_start;
-            let (count_limit, bytes_limit) = if hot {
+            let in_memory = log_end.saturating_sub(unit.commit_log_offset) as u64 <= limits.memory_window_bytes;
+            let (count_limit, bytes_limit) = if in_memory {
                 (limits.count_max_hot.min(count_max), limits.bytes_max_hot)
             } else {
                 (limits.count_max_cold.min(count_max), limits.bytes_max_cold)
