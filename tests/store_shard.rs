@@ -18,7 +18,7 @@ use ringmq::runtime::MemoryStorage;
 use ringmq::store::commit_log::FlushMode;
 use ringmq::store::flush;
 use ringmq::store::retention::RetentionPolicy;
-use ringmq::store::shard_store::{MessageToStore, PutError, ReadStatus, ShardStore, StoreOptions};
+use ringmq::store::shard_store::{MessageToStore, PutError, ReadStatus, ShardStore, StoreOptions, TransferLimits};
 
 use common::Scratch;
 
@@ -75,6 +75,29 @@ fn put(
 
 fn open(storage: &MemoryStorage, scratch: &Scratch, unclean: bool) -> std::rc::Rc<ShardStore<MemoryStorage>> {
     block_on(ShardStore::open(storage.clone(), options(scratch), unclean, |_, _| true)).unwrap()
+}
+
+#[test]
+fn pulls_get_the_in_memory_limits_by_distance_from_the_log_end_not_by_the_hot_window() {
+    // As Java decides it (accessMessageInMemoryMaxRatio of RAM behind the log end), whatever
+    // this broker happens to keep in its hot window: records past the 16 KiB hot window but
+    // within 30 KB of the end are pulled 32 at a time, older ones 8 at a time.
+    let scratch = Scratch::new("shard-transfer-limits");
+    let storage = MemoryStorage::new();
+    let mut options = options(&scratch);
+    options.transfer = TransferLimits { memory_window_bytes: 30_000, ..TransferLimits::default() };
+    let store = block_on(ShardStore::open(storage.clone(), options, false, |_, _| true)).unwrap();
+    let offsets: Vec<i64> = (0..300).map(|index| put(&store, 0, index, "T").commit_log_offset).collect();
+    block_on(flush::flush(&store.log_cell_for_tests(), true)).unwrap();
+    let end = offsets[299] + (offsets[299] - offsets[298]);
+    // A pull stops at the end of a consume-queue file (100 units here): start at one.
+    let near_offset = offsets.iter().position(|offset| end - offset <= 30_000).unwrap().next_multiple_of(100);
+    let hot_start = store.log_cell_for_tests().borrow().hot_start();
+    assert!((offsets[near_offset + 32] as u64 & ((1 << 48) - 1)) < hot_start, "the pull below is past the hot window");
+    let near = block_on(store.read_queue("TopicA", 0, near_offset as i64, 32, |_| true));
+    assert_eq!(near.records.len(), 32);
+    let far = block_on(store.read_queue("TopicA", 0, 0, 32, |_| true));
+    assert_eq!(far.records.len(), 8);
 }
 
 #[test]

@@ -14,8 +14,9 @@
 //!   fdatasync for everything written: waiters at or below the new `synced` are released
 //!   together (group commit, no fixed linger).
 //! * Reads of recent records are `Bytes` clones from the hot window (no copy, no I/O); older
-//!   records are read from the segment files, which never touches the hot window, so a cold
-//!   reader cannot evict what producers and tailing consumers need.
+//!   records are read from the segment files in blocks that a few are kept of (`cold_read.rs`),
+//!   which never touches the hot window, so a cold reader cannot evict what producers and
+//!   tailing consumers need.
 //! * A record never spans two segments: when one does not fit, an 8-byte blank record
 //!   (`MAGIC_BLANK`, total size = the rest of the segment) ends the segment, as RocketMQ does.
 
