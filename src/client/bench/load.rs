@@ -45,7 +45,7 @@ pub struct SenderPlan {
     /// Open loop: nanoseconds between this sender's requests; `None` is closed loop.
     pub interval_ns: Option<f64>,
     pub offset_ns: f64,
-    /// Requests this sender makes at most.
+    /// Acknowledged requests after which this sender stops (its lanes in flight then finish).
     pub quota: Option<u64>,
     pub oneway: bool,
     /// Stamp the send time into each body (end-to-end latency).
@@ -192,6 +192,11 @@ struct SenderState {
     plan: SenderPlan,
     templates: Vec<SendTemplate>,
     next: Cell<u64>,
+    /// Requests answered SUCCESS (or oneway requests sent): what the quota counts, so that a
+    /// preload refused in part (SYSTEM_BUSY while the disk catches up) still stores its count.
+    acknowledged: Cell<u64>,
+    /// Requests sent and not answered yet.
+    pending: Cell<u64>,
 }
 
 fn spawn_sender(
@@ -217,7 +222,13 @@ fn spawn_sender(
             }
         })
         .collect();
-    let state = Rc::new(SenderState { plan: plan.clone(), templates, next: Cell::new(0) });
+    let state = Rc::new(SenderState {
+        plan: plan.clone(),
+        templates,
+        next: Cell::new(0),
+        acknowledged: Cell::new(0),
+        pending: Cell::new(0),
+    });
     let producer = Producer::new(pipeline.clone());
     (0..plan.lanes.max(1))
         .map(|_| runtime::spawn(send_lane(producer.clone(), state.clone(), clock, stats.clone())))
@@ -236,7 +247,9 @@ async fn send_lane(producer: Producer, sender: Rc<SenderState>, clock: Clock, st
     let plan = &sender.plan;
     loop {
         let k = sender.next.get();
-        if plan.quota.is_some_and(|quota| k >= quota) {
+        // A lane stops once the quota is acknowledged or in flight; the lane of a request
+        // that fails goes on and sends again.
+        if plan.quota.is_some_and(|quota| sender.acknowledged.get() + sender.pending.get() >= quota) {
             return;
         }
         sender.next.set(k + 1);
@@ -258,6 +271,7 @@ async fn send_lane(producer: Producer, sender: Rc<SenderState>, clock: Clock, st
             let mut stats = stats.borrow_mut();
             match sent {
                 Ok(()) => {
+                    sender.acknowledged.set(sender.acknowledged.get() + 1);
                     stats.messages += u64::from(template.messages());
                     stats.bytes += template.body_bytes_total() as u64;
                 }
@@ -265,12 +279,15 @@ async fn send_lane(producer: Producer, sender: Rc<SenderState>, clock: Clock, st
             }
             continue;
         }
+        sender.pending.set(sender.pending.get() + 1);
         let result = producer.send(template, stamp).await;
+        sender.pending.set(sender.pending.get() - 1);
         let latency_ns = intended.elapsed().as_nanos() as u64;
         let mut stats = stats.borrow_mut();
         match result {
             Ok(reply) => match reply.code() {
                 response::SUCCESS => {
+                    sender.acknowledged.set(sender.acknowledged.get() + 1);
                     stats.latency.saturating_record(latency_ns);
                     stats.messages += u64::from(template.messages());
                     stats.bytes += template.body_bytes_total() as u64;

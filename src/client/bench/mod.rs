@@ -98,7 +98,8 @@ pub struct LoadArgs {
     /// Send oneway (no reply; no latency, msg/s is what left the client)
     #[arg(long)]
     pub oneway: bool,
-    /// Stop after this many messages
+    /// Stop after this many messages were acknowledged (refused sends do not count; each
+    /// sender rounds up to whole batches, and its requests in flight may add a few more)
     #[arg(long)]
     pub messages: Option<u64>,
 }
