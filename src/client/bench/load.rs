@@ -197,6 +197,10 @@ struct SenderState {
     acknowledged: Cell<u64>,
     /// Requests sent and not answered yet.
     pending: Cell<u64>,
+    /// Requests refused or lost: past the quota's worth of them the sender gives up, so that
+    /// a send refused for good (no permission, a slave) ends instead of retrying until the
+    /// run's end.
+    failed: Cell<u64>,
 }
 
 fn spawn_sender(
@@ -228,6 +232,7 @@ fn spawn_sender(
         next: Cell::new(0),
         acknowledged: Cell::new(0),
         pending: Cell::new(0),
+        failed: Cell::new(0),
     });
     let producer = Producer::new(pipeline.clone());
     (0..plan.lanes.max(1))
@@ -249,7 +254,9 @@ async fn send_lane(producer: Producer, sender: Rc<SenderState>, clock: Clock, st
         let k = sender.next.get();
         // A lane stops once the quota is acknowledged or in flight; the lane of a request
         // that fails goes on and sends again.
-        if plan.quota.is_some_and(|quota| sender.acknowledged.get() + sender.pending.get() >= quota) {
+        if plan.quota.is_some_and(|quota| {
+            sender.acknowledged.get() + sender.pending.get() >= quota || sender.failed.get() >= quota
+        }) {
             return;
         }
         sender.next.set(k + 1);
@@ -292,10 +299,13 @@ async fn send_lane(producer: Producer, sender: Rc<SenderState>, clock: Clock, st
                     stats.messages += u64::from(template.messages());
                     stats.bytes += template.body_bytes_total() as u64;
                 }
-                code => stats.error(code, || {
-                    let remark = reply.decode().ok().and_then(|command| command.remark).unwrap_or_default();
-                    format!("{}: {remark}", super::stats::code_name(code))
-                }),
+                code => {
+                    sender.failed.set(sender.failed.get() + 1);
+                    stats.error(code, || {
+                        let remark = reply.decode().ok().and_then(|command| command.remark).unwrap_or_default();
+                        format!("{}: {remark}", super::stats::code_name(code))
+                    });
+                }
             },
             Err(error) => return stats.error(CODE_CONNECTION, || error.to_string()),
         }
