@@ -127,3 +127,37 @@ fn bench_refuses_bad_flags_with_a_clear_message() {
         assert!(stderr.contains(needle), "{args:?}: {stderr}");
     }
 }
+
+#[test]
+fn a_quota_counts_acknowledged_sends_and_a_broker_refusing_for_good_ends_the_run() {
+    // A read-only broker (brokerPermission=4) refuses every send: refused sends do not count
+    // towards --messages, and after the quota's worth of refusals the sender gives up long
+    // before the 60 s run would end, naming the refusal.
+    let scratch = Scratch::new("bench-refused");
+    let broker = start_broker(&scratch, "refusing", "brokerPermission=4");
+    let started = std::time::Instant::now();
+    let args = [
+        "bench",
+        "produce",
+        "-b",
+        broker.address.as_str(),
+        "-t",
+        "BenchRefused",
+        "--messages",
+        "200",
+        "--in-flight",
+        "4",
+        "--duration",
+        "60",
+        "--warmup",
+        "0",
+        "--quiet",
+    ];
+    let output = run_ringmq(&args, &scratch.0);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(!output.status.success(), "nothing got through, yet it succeeded: {stdout}");
+    assert!(stderr.contains("no message got through") && stderr.contains("NO_PERMISSION"), "{stderr}");
+    assert!(stdout.contains("NO_PERMISSION×"), "the refusals are counted: {stdout}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(50), "gave up well before the run's end");
+}
