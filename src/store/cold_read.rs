@@ -111,8 +111,8 @@ pub(crate) async fn read<S: Storage>(
         (span, ahead)
     };
     if position + size_bytes as u64 > span.end {
+        // The record spans two blocks (one in a few hundred): read it alone.
         return read_direct(&*file, span.segment_start, position, size_bytes).await;
-        // spans two blocks
     }
     loop {
         if let Some(record) = log.borrow_mut().cold.get(position, size_bytes) {
