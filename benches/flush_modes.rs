@@ -761,7 +761,7 @@ fn markdown(modes: &[&Mode], runs: &[Value], baselines: &Value) -> String {
                 cell(summary(&chosen, "/send_latency_us/max"), 0),
                 // Under ASYNC_FLUSH the only fdatasyncs are the periodic thorough flushes (every
                 // 10 s): messages per sync would count the run's length, not a group commit.
-                if mode.name.contains("SYNC_FLUSH") && !mode.name.contains("ASYNC") {
+                if mode.brokers[0].contains("flushDiskType=SYNC_FLUSH") {
                     cell(summary(&chosen, "/broker/messages_per_sync"), 1)
                 } else {
                     "–".into()

@@ -83,6 +83,12 @@ fn fresh(storage: &MemoryStorage) -> RefCell<CommitLog<MemoryStorage>> {
     open(storage, RecoveryMode::Scan { from: 0, synced: 0 }).unwrap().0
 }
 
+/// An empty log with other options than `options()`.
+fn fresh_with(storage: &MemoryStorage, options: CommitLogOptions) -> RefCell<CommitLog<MemoryStorage>> {
+    let log = block_on(recovery::open(storage.clone(), options, RecoveryMode::Scan { from: 0, synced: 0 }, |_| {}));
+    RefCell::new(log.unwrap())
+}
+
 fn body(index: usize, length: usize) -> Vec<u8> {
     (0..length).map(|byte| (index * 31 + byte) as u8).collect()
 }
@@ -258,9 +264,7 @@ fn cold_reads_come_from_disk_and_do_not_disturb_the_hot_window() {
 /// ~6 MiB of records (900–1,150 bytes, some straddling block boundaries) over 4 MiB segments,
 /// written, with a hot window of 16 KiB: almost all of it is read from the segment files.
 fn cold_log(storage: &MemoryStorage) -> (RefCell<CommitLog<MemoryStorage>>, Vec<(Position, Bytes)>) {
-    let options = CommitLogOptions { segment_size_bytes: 4 << 20, ..options() };
-    let log = block_on(recovery::open(storage.clone(), options, RecoveryMode::Scan { from: 0, synced: 0 }, |_| {}));
-    let log = RefCell::new(log.unwrap());
+    let log = fresh_with(storage, CommitLogOptions { segment_size_bytes: 4 << 20, ..options() });
     let mut records = Vec::new();
     for index in 0..6000 {
         let record_body = body(index, 900 + index % 251);
@@ -314,8 +318,7 @@ fn appends_are_refused_as_busy_when_the_disk_falls_behind() {
     let storage = MemoryStorage::new();
     let mut options = options();
     options.unwritten_bytes_max = 4096;
-    let log = block_on(recovery::open(storage, options, RecoveryMode::Scan { from: 0, synced: 0 }, |_| {})).unwrap();
-    let log = RefCell::new(log);
+    let log = fresh_with(&storage, options);
     let mut refused = false;
     for index in 0..10 {
         let record_body = body(index, 1000);
@@ -340,10 +343,7 @@ fn a_flush_larger_than_one_write_is_cut_into_pieces_that_hold_every_byte_in_orde
         unwritten_bytes_max: 8 << 20,
         ..options()
     };
-    let log = RefCell::new(
-        block_on(recovery::open(storage.clone(), options.clone(), RecoveryMode::Scan { from: 0, synced: 0 }, |_| {}))
-            .unwrap(),
-    );
+    let log = fresh_with(&storage, options.clone());
     let mut expected = Vec::new();
     let mut add = |index: usize, length: usize| {
         let record_body = body(index, length);

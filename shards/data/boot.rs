@@ -88,7 +88,6 @@ pub fn context_of(spec: &BootSpec) -> BrokerContext {
         default_topic_queue_count: broker.default_topic_queue_count,
         broker_permission: broker.broker_permission as i32,
         delay_level_count: broker.message_delay_levels_ms.len(),
-        memory_window_bytes: memory_window_bytes(store),
         broker_role: broker.broker_role,
         slave_read_enable: broker.slave_read_enable,
         slave_timeout: Duration::from_millis(store.slave_timeout_ms),
@@ -109,6 +108,8 @@ fn hot_window_bytes(shard_count: usize) -> usize {
 }
 
 /// Java's "in memory" reach from a log's end: `accessMessageInMemoryMaxRatio` of physical RAM.
+/// It decides which transfer limits a pull gets, where a new consumer group starts and when a
+/// consumer is told to read from the slave.
 fn memory_window_bytes(store: &StoreConfig) -> u64 {
     physical_memory_bytes() / 100 * u64::from(store.access_message_in_memory_ratio_percent_max)
 }

@@ -133,7 +133,7 @@ fn query(shard: &DataShard, request: &Command) -> Result<Command, RequestError> 
         return Ok(with_offset(request, offset));
     }
     let log_end = shard.store.log().appended();
-    let window = shard.context.memory_window_bytes;
+    let window = shard.store.memory_window_bytes();
     let young = shard.store.with_queue(&header.topic, header.queue_id, |queue| match queue {
         None => true,
         Some(queue) if queue.min_offset() > 0 => false,

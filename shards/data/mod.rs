@@ -69,10 +69,6 @@ pub struct BrokerContext {
     pub default_topic_queue_count: u32,
     pub broker_permission: i32,
     pub delay_level_count: usize,
-    /// Data within this many bytes of a shard's log end counts as "in memory" (Java's
-    /// `accessMessageInMemoryMaxRatio` of physical RAM): it decides where a new consumer group
-    /// starts and which transfer limits apply.
-    pub memory_window_bytes: u64,
     /// `brokerRole`.
     pub broker_role: crate::config::BrokerRole,
     /// `slaveReadEnable`.

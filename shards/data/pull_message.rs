@@ -211,7 +211,7 @@ fn suggest(shard: &DataShard, code: i32, records: &[bytes::Bytes]) -> (i32, i64)
     let Some(pulled) = pulled else { return (code, 0) };
     let (_, position) = crate::store::position_of(pulled.physical_offset);
     let behind_bytes = shard.store.log().appended().saturating_sub(position);
-    let broker = if behind_bytes > shard.context.memory_window_bytes { SLOW_CONSUMER_BROKER_ID } else { 0 };
+    let broker = if behind_bytes > shard.store.memory_window_bytes() { SLOW_CONSUMER_BROKER_ID } else { 0 };
     (code, broker)
 }
 

@@ -626,6 +626,11 @@ impl<S: Storage> ShardStore<S> {
         self.log.borrow_mut().durable(end)
     }
 
+    /// Bytes behind the log end that count as "in memory" (`TransferLimits::memory_window_bytes`).
+    pub fn memory_window_bytes(&self) -> u64 {
+        self.options.transfer.memory_window_bytes
+    }
+
     /// The record at a commit-log offset of this shard.
     pub async fn read(&self, commit_log_offset: i64, size_bytes: usize) -> std::io::Result<Bytes> {
         let (shard, position) = position_of(commit_log_offset);
