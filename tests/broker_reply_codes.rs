@@ -1,8 +1,9 @@
 //! The reply codes a Java client acts on (protocol §11.1), from a running broker, through our
 //! own client: MESSAGE_ILLEGAL above maxMessageSize, TOPIC_NOT_EXIST when a topic cannot be
 //! auto-created, NO_PERMISSION for system topics and for a broker without write permission,
-//! SUCCESS with every required send-reply field, and REQUEST_CODE_NOT_SUPPORTED for unknown
-//! codes. Each send carries MSG_REGION and TRACE_ON, which the Java client reads.
+//! SUCCESS with every required send-reply field, a batch refused whole (MESSAGE_ILLEGAL for one
+//! entry, nothing stored), and REQUEST_CODE_NOT_SUPPORTED for unknown codes. Each send carries
+//! MSG_REGION and TRACE_ON, which the Java client reads.
 
 mod common;
 
@@ -10,6 +11,7 @@ use std::time::Duration;
 
 use common::*;
 use ringmq::client::BlockingClient;
+use ringmq::protocol::batch::{self, BatchEntry};
 use ringmq::protocol::headers::SendMessageRequestHeaderV2;
 use ringmq::protocol::{request, response, Command, Header};
 
@@ -25,12 +27,32 @@ fn send_with_sys_flag(
     sys_flag: i32,
 ) -> Command {
     let mut command = Command::request(request::SEND_MESSAGE_V2, 0);
+    send_header(topic, -1, sys_flag, false).encode(&mut command.ext_fields);
+    command.body = body.into();
+    client.invoke(&broker.address, command).unwrap()
+}
+
+/// One SEND_BATCH_MESSAGE of `bodies` to `queue_id`.
+fn send_batch(client: &mut BlockingClient, broker: &Broker, topic: &str, queue_id: i32, bodies: &[usize]) -> Command {
+    let entries: Vec<BatchEntry> = bodies
+        .iter()
+        .map(|&size| BatchEntry { flag: 0, body: vec![b'x'; size].into(), properties: String::new() })
+        .collect();
+    let mut encoded = Vec::new();
+    batch::encode(&entries, &mut encoded);
+    let mut command = Command::request(request::SEND_BATCH_MESSAGE, 0);
+    send_header(topic, queue_id, 0, true).encode(&mut command.ext_fields);
+    command.body = encoded.into();
+    client.invoke(&broker.address, command).unwrap()
+}
+
+fn send_header(topic: &str, queue_id: i32, sys_flag: i32, batch: bool) -> SendMessageRequestHeaderV2 {
     SendMessageRequestHeaderV2 {
         a: "CodesProducer".into(),
         b: topic.into(),
         c: "TBW102".into(),
         d: 4,
-        e: -1,
+        e: queue_id,
         f: sys_flag,
         g: 0,
         h: 0,
@@ -38,11 +60,8 @@ fn send_with_sys_flag(
         j: Some(0),
         k: Some(false),
         l: None,
-        m: Some(false),
+        m: Some(batch),
     }
-    .encode(&mut command.ext_fields);
-    command.body = body.into();
-    client.invoke(&broker.address, command).unwrap()
 }
 
 #[test]
@@ -63,6 +82,14 @@ fn sends_get_the_codes_java_clients_act_on() {
     let too_large = send(&mut client, &broker, "Known", vec![b'x'; 1025]);
     assert_eq!(too_large.code, response::MESSAGE_ILLEGAL, "{:?}", too_large.remark);
     assert!(too_large.ext_fields.get("MSG_REGION").is_some());
+
+    // A batch with one entry too large is refused whole: nothing of it is stored.
+    let stored = send_batch(&mut client, &broker, "Known", 1, &[10, 10]);
+    assert_eq!(stored.code, response::SUCCESS, "{:?}", stored.remark);
+    let refused = send_batch(&mut client, &broker, "Known", 1, &[10, 10, 1025, 10]);
+    assert_eq!(refused.code, response::MESSAGE_ILLEGAL, "{:?}", refused.remark);
+    let next = send_batch(&mut client, &broker, "Known", 1, &[10]);
+    assert_eq!(next.ext_fields.get("queueOffset"), Some("2"), "the refused batch left no message in queue 1");
 
     let unknown = send(&mut client, &broker, "NeverCreated", vec![b'x'; 10]);
     assert_eq!(unknown.code, response::TOPIC_NOT_EXIST, "autoCreateTopicEnable=false: {:?}", unknown.remark);

@@ -100,6 +100,67 @@ fn pulls_get_the_in_memory_limits_by_distance_from_the_log_end_not_by_the_hot_wi
     assert_eq!(far.records.len(), 8);
 }
 
+/// A batch of `count` messages for queue 0 of TopicA; `properties_of(i)` gives entry i's.
+fn batch_put(
+    store: &ShardStore<MemoryStorage>,
+    count: usize,
+    properties_of: impl Fn(usize) -> String,
+) -> Result<Vec<ringmq::store::shard_store::PutResult>, PutError> {
+    let bodies: Vec<String> = (0..count).map(|index| format!("batch-{index}").repeat(40)).collect();
+    let properties: Vec<String> = (0..count).map(properties_of).collect();
+    let messages: Vec<MessageToStore<'_>> = (0..count)
+        .map(|index| MessageToStore {
+            topic: "TopicA",
+            queue_id: 0,
+            flag: 0,
+            body: bodies[index].as_bytes(),
+            properties: &properties[index],
+            sys_flag: 0,
+            born_timestamp: 1,
+            born_host: SocketAddr::from(([10, 0, 0, 1], 5000)),
+            reconsume_times: 0,
+            prepared_transaction_offset: 0,
+            tags_code: 0,
+            keys: Vec::new(),
+        })
+        .collect();
+    store.put_batch(&messages)
+}
+
+#[test]
+fn a_batch_is_stored_whole_or_refused_whole() {
+    // Before: a batch was stored message by message, so one refused half-way (the disk behind,
+    // or an entry past the format's limits) left its first messages stored under a refusal,
+    // and the client's retry of SYSTEM_BUSY stored them twice.
+    let scratch = Scratch::new("shard-batch-whole");
+    let storage = MemoryStorage::new();
+    let mut options = options(&scratch);
+    options.unwritten_bytes_max = 48 * 1024;
+    let store = block_on(ShardStore::open(storage.clone(), options, false, |_, _| true)).unwrap();
+    let plain = |_: usize| String::from("TAGS\u{1}T");
+    let first = batch_put(&store, 100, plain).unwrap();
+    assert_eq!(first.iter().map(|result| result.queue_offset).collect::<Vec<_>>(), (0..100).collect::<Vec<_>>());
+    // 100 records of ~430 bytes wait for the disk; 100 more do not fit under 48 KiB.
+    let busy = batch_put(&store, 100, plain).unwrap_err();
+    assert!(matches!(busy, PutError::Append(ringmq::store::commit_log::AppendError::Busy { .. })), "{busy}");
+    let too_long = |index: usize| if index == 3 { "K\u{1}".to_string() + &"v".repeat(40_000) } else { plain(index) };
+    let illegal = batch_put(&store, 5, too_long).unwrap_err();
+    assert!(matches!(illegal, PutError::Illegal(_)), "{illegal}");
+    let read = block_on(store.read_queue("TopicA", 0, 0, 1024, |_| true));
+    assert_eq!(read.max_offset, 100, "nothing of the refused batches was stored");
+    // Once the disk caught up, the same batch is taken whole, across a segment roll
+    // (64 KiB segments: 200 records of ~430 bytes roll once).
+    block_on(flush::flush(&store.log_cell_for_tests(), true)).unwrap();
+    let second = batch_put(&store, 100, plain).unwrap();
+    assert_eq!(second.iter().map(|result| result.queue_offset).collect::<Vec<_>>(), (100..200).collect::<Vec<_>>());
+    let segments: std::collections::BTreeSet<u64> = first
+        .iter()
+        .chain(&second)
+        .map(|result| (result.commit_log_offset as u64 & ((1 << 48) - 1)) / SEGMENT_BYTES)
+        .collect();
+    assert_eq!(segments.len(), 2, "the batches spanned a segment roll");
+}
+
 #[test]
 fn puts_assign_queue_offsets_and_pulls_return_whole_records_filtered_by_tag() {
     let scratch = Scratch::new("shard-pull");

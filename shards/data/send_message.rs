@@ -3,9 +3,9 @@
 //! On the connection's shard: the topic is resolved (from the local copy of the topic table, or
 //! created from its template by shard 0), a queue is chosen when the client let the broker
 //! pick, and the request goes to the queue's owner. On the owner: the message (or each message
-//! of a batch, at consecutive queue offsets) is stored, and the reply waits for fdatasync under
-//! SYNC_FLUSH when the message asks to wait. Every reply carries MSG_REGION and TRACE_ON, which
-//! the Java client reads after a successful send.
+//! of a batch, at consecutive queue offsets, all or none) is stored, and the reply waits for
+//! fdatasync under SYNC_FLUSH when the message asks to wait. Every reply carries MSG_REGION and
+//! TRACE_ON, which the Java client reads after a successful send.
 //!
 //! V2 headers use one-letter keys; `SendMessageRequestHeader::decode_for` maps them. The C++
 //! clients send batches as 310 with `m=1` and as 10 with `batch=1`.
@@ -428,30 +428,38 @@ fn store_batch(
 ) -> Result<(Vec<PutResult>, bool), RequestError> {
     let entries =
         batch::decode(body, BATCH_MESSAGES_MAX).map_err(|error| RequestError::MessageIllegal(error.to_string()))?;
+    if is_prepared(header) {
+        return Err(RequestError::MessageIllegal("batch messages cannot be transactional".into()));
+    }
     let (batch_properties, wait) = stored_properties(shard, header.properties.as_deref().unwrap_or(""));
-    let mut results = Vec::with_capacity(entries.len());
+    // Every entry is checked before any is stored: a batch is stored whole or refused whole.
+    let mut properties = Vec::with_capacity(entries.len());
     for entry in &entries {
         check_size(shard, &entry.body)?;
-        let mut properties = Properties::parse(&entry.properties);
-        if properties.get(property::DELAY).is_some() {
+        let mut entry_properties = Properties::parse(&entry.properties);
+        if entry_properties.get(property::DELAY).is_some() {
             return Err(RequestError::MessageIllegal("batch messages cannot carry a delay level".into()));
         }
-        properties.remove(property::WAIT);
+        entry_properties.remove(property::WAIT);
         for (name, value) in batch_properties.iter() {
-            properties.insert(name, value);
+            entry_properties.insert(name, value);
         }
-        if is_prepared(header) {
-            return Err(RequestError::MessageIllegal("batch messages cannot be transactional".into()));
-        }
-        let target = Target { topic: &header.topic, queue_id: header.queue_id, sys_flag: header.sys_flag };
-        let fields = MessageFields {
-            flag: entry.flag,
-            body: &entry.body,
-            properties: &properties,
-            prepared_transaction_offset: 0,
-        };
-        results.push(put(shard, header, target, fields, origin)?);
+        properties.push(entry_properties);
     }
+    let encoded: Vec<String> = properties.iter().map(Properties::encode).collect();
+    let target = Target { topic: &header.topic, queue_id: header.queue_id, sys_flag: header.sys_flag };
+    let messages: Vec<MessageToStore<'_>> = entries
+        .iter()
+        .zip(&properties)
+        .zip(&encoded)
+        .map(|((entry, properties), encoded)| {
+            let fields =
+                MessageFields { flag: entry.flag, body: &entry.body, properties, prepared_transaction_offset: 0 };
+            message_to_store(header, target, &fields, encoded, origin)
+        })
+        .collect();
+    let results = shard.store.put_batch(&messages)?;
+    shard.parked.borrow_mut().notify(target.topic, target.queue_id);
     Ok((results, wait))
 }
 
@@ -479,28 +487,37 @@ fn put(
     fields: MessageFields<'_>,
     origin: Origin,
 ) -> Result<PutResult, RequestError> {
-    let MessageFields { flag, body, properties, prepared_transaction_offset } = fields;
-    let encoded = properties.encode();
-    let tags = properties.get(property::TAGS);
-    let mut keys: Vec<&str> = properties.keys().collect();
-    if let Some(unique) = properties.get(property::UNIQ_KEY) {
+    let encoded = fields.properties.encode();
+    let result = shard.store.put(&message_to_store(header, target, &fields, &encoded, origin))?;
+    shard.parked.borrow_mut().notify(target.topic, target.queue_id);
+    Ok(result)
+}
+
+/// What the store is given for one message: `encoded` is `fields.properties` encoded.
+fn message_to_store<'a>(
+    header: &SendMessageRequestHeader,
+    target: Target<'a>,
+    fields: &MessageFields<'a>,
+    encoded: &'a str,
+    origin: Origin,
+) -> MessageToStore<'a> {
+    let tags = fields.properties.get(property::TAGS);
+    let mut keys: Vec<&str> = fields.properties.keys().collect();
+    if let Some(unique) = fields.properties.get(property::UNIQ_KEY) {
         keys.push(unique);
     }
-    let message = MessageToStore {
+    MessageToStore {
         topic: target.topic,
         queue_id: target.queue_id,
-        flag,
-        body,
-        properties: &encoded,
+        flag: fields.flag,
+        body: fields.body,
+        properties: encoded,
         sys_flag: target.sys_flag,
         born_timestamp: header.born_timestamp,
         born_host: origin.peer,
         reconsume_times: header.reconsume_times.unwrap_or(0),
-        prepared_transaction_offset,
+        prepared_transaction_offset: fields.prepared_transaction_offset,
         tags_code: tags_code(tags),
         keys,
-    };
-    let result = shard.store.put(&message)?;
-    shard.parked.borrow_mut().notify(target.topic, target.queue_id);
-    Ok(result)
+    }
 }

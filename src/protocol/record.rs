@@ -144,14 +144,19 @@ impl Record<'_> {
 
     /// Checks the limits a record must respect before it can be encoded.
     pub fn validate(&self) -> Result<(), RecordError> {
-        if self.topic.len() > TOPIC_NAME_BYTES_MAX {
-            return Err(RecordError::TopicTooLong(self.topic.len()));
-        }
-        if self.properties.len() > PROPERTIES_BYTES_MAX {
-            return Err(RecordError::PropertiesTooLong(self.properties.len()));
-        }
-        Ok(())
+        check_lengths(self.topic, self.properties)
     }
+}
+
+/// The record format's limits on the two variable-length fields with short length prefixes.
+pub fn check_lengths(topic: &str, properties: &str) -> Result<(), RecordError> {
+    if topic.len() > TOPIC_NAME_BYTES_MAX {
+        return Err(RecordError::TopicTooLong(topic.len()));
+    }
+    if properties.len() > PROPERTIES_BYTES_MAX {
+        return Err(RecordError::PropertiesTooLong(properties.len()));
+    }
+    Ok(())
 }
 
 fn put_host(target: &mut impl BufMut, host: &SocketAddr) {

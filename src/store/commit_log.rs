@@ -287,6 +287,32 @@ impl<S: Storage> CommitLog<S> {
         (self.options.segment_size_bytes - BLANK_SIZE_BYTES as u64) as usize
     }
 
+    /// Whether records of `sizes_bytes`, appended in order now, would all be taken: the errors
+    /// `append` would give the first refused one. A batch asks before its first record, so that
+    /// it is stored whole or not at all. Segment rolls count (a blank skips a segment's tail),
+    /// so each of the appends that follow passes the same test.
+    pub fn check_room(&self, sizes_bytes: impl IntoIterator<Item = usize>) -> Result<(), AppendError> {
+        if let Some(reason) = &self.failure {
+            return Err(AppendError::Failed(reason.clone()));
+        }
+        let segment_size = self.options.segment_size_bytes;
+        let mut end = self.appended;
+        for size_bytes in sizes_bytes {
+            if size_bytes > self.record_size_bytes_max() {
+                return Err(AppendError::TooLarge { size_bytes, size_bytes_max: self.record_size_bytes_max() });
+            }
+            let remaining = segment_size - end % segment_size;
+            if size_bytes as u64 + BLANK_SIZE_BYTES as u64 > remaining {
+                end += remaining;
+            }
+            end += size_bytes as u64;
+        }
+        if (end - self.written) as usize > self.options.unwritten_bytes_max {
+            return Err(AppendError::Busy { unwritten_bytes: (self.appended - self.written) as usize });
+        }
+        Ok(())
+    }
+
     /// Appends a record of `size_bytes`: `encode(position, buffer)` must append exactly that
     /// many bytes to `buffer` (the position goes into the record). Returns the record's
     /// position. Never waits.

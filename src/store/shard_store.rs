@@ -488,21 +488,45 @@ impl<S: Storage> ShardStore<S> {
         self.replica.set(true);
     }
 
-    /// Appends a message; see the module doc.
-    pub fn put(&self, message: &MessageToStore<'_>) -> Result<PutResult, PutError> {
+    /// Appends the messages of one batch, all or none: every reason to refuse one (a slave's
+    /// store, a full disk, a record past the format's limits, too much waiting for the disk) is
+    /// found before the first is stored. A client that sends a refused batch again (SYSTEM_BUSY
+    /// is retried) must not find part of it stored twice.
+    pub fn put_batch(&self, messages: &[MessageToStore<'_>]) -> Result<Vec<PutResult>, PutError> {
+        self.check_accepting()?;
+        for message in messages {
+            record::check_lengths(message.topic, message.properties)
+                .map_err(|error| PutError::Illegal(error.to_string()))?;
+        }
+        let sizes_bytes = messages.iter().map(|message| self.record_size_bytes(message));
+        self.log.borrow().check_room(sizes_bytes).map_err(PutError::Append)?;
+        messages.iter().map(|message| self.put(message)).collect()
+    }
+
+    fn check_accepting(&self) -> Result<(), PutError> {
         if self.replica.get() {
             return Err(PutError::Slave);
         }
         if let Some(used_ratio_percent) = self.disk_full_percent.get() {
             return Err(PutError::DiskFull { used_ratio_percent });
         }
-        let size_bytes = record::encoded_size(
+        Ok(())
+    }
+
+    fn record_size_bytes(&self, message: &MessageToStore<'_>) -> usize {
+        record::encoded_size(
             &message.born_host,
             &self.options.store_host,
             message.body.len(),
             message.topic.len(),
             message.properties.len(),
-        );
+        )
+    }
+
+    /// Appends a message; see the module doc.
+    pub fn put(&self, message: &MessageToStore<'_>) -> Result<PutResult, PutError> {
+        self.check_accepting()?;
+        let size_bytes = self.record_size_bytes(message);
         let transaction = message.sys_flag & sys_flag::TRANSACTION_MASK;
         // Prepared and rolled-back records get no consume-queue entry (protocol §8.2).
         let dispatched = transaction == sys_flag::TRANSACTION_NOT_TYPE || transaction == sys_flag::TRANSACTION_COMMIT;
