@@ -236,19 +236,24 @@ impl DataShard {
     }
 
     /// Queue work on the owner.
+    ///
+    /// Rare requests run as boxed futures of their own: this future is spawned for every send
+    /// and pull that crosses shards, and an async fn is as large as its largest arm
+    /// (END_TRANSACTION's 3.6 KB made every send's task 4 KB to allocate and copy).
     async fn queue_work(self: &Rc<Self>, request: Command, origin: Origin) -> Option<Command> {
         let result = match request.code {
             request::SEND_MESSAGE | request::SEND_MESSAGE_V2 | request::SEND_BATCH_MESSAGE => {
                 send_message::store_on_owner(self, &request, origin).await
             }
-            request::PULL_MESSAGE => pull_message::pull_on_owner(self, &request).await,
-            request::CONSUMER_SEND_MSG_BACK => send_back::handle_on_owner(self, &request, origin).await,
-            request::END_TRANSACTION => transaction::handle_on_owner(self, &request, origin).await,
+            // Boxed too: a pull future (2 KB) is larger than a send's.
+            request::PULL_MESSAGE => Box::pin(pull_message::pull_on_owner(self, &request)).await,
+            request::CONSUMER_SEND_MSG_BACK => Box::pin(send_back::handle_on_owner(self, &request, origin)).await,
+            request::END_TRANSACTION => Box::pin(transaction::handle_on_owner(self, &request, origin)).await,
             request::VIEW_MESSAGE_BY_ID
             | request::QUERY_MESSAGE
             | request::GET_TOPIC_STATS_INFO
             | request::GET_CONSUME_STATS
-            | request::GET_BROKER_RUNTIME_INFO => admin_query::on_owner(self, &request).await,
+            | request::GET_BROKER_RUNTIME_INFO => Box::pin(admin_query::on_owner(self, &request)).await,
             _ => consumer_offset::handle_on_owner(self, &request).await,
         };
         admin_query::count(self.shard, &request, &result);
@@ -258,7 +263,8 @@ impl DataShard {
         }
     }
 
-    /// Requests that arrive on this shard's connections.
+    /// Requests that arrive on this shard's connections. Rare ones are boxed, as in
+    /// `queue_work`: this future is every request's task.
     async fn dispatch(self: &Rc<Self>, connection: &Connection, request: Command) -> Option<Command> {
         let origin = self.origin(connection);
         let response = Command::response_to(&request, 0);
@@ -268,17 +274,18 @@ impl DataShard {
                 send_message::route(self, request, origin, self.context.send_queue_wait_time_max).await
             }
             request::CONSUMER_SEND_MSG_BACK => {
-                self.route_by_offset(request, origin, "offset", self.context.send_queue_wait_time_max).await
+                let wait_time_max = self.context.send_queue_wait_time_max;
+                Box::pin(self.route_by_offset(request, origin, "offset", wait_time_max)).await
             }
-            request::VIEW_MESSAGE_BY_ID => self.route_by_offset(request, origin, "offset", None).await,
+            request::VIEW_MESSAGE_BY_ID => Box::pin(self.route_by_offset(request, origin, "offset", None)).await,
             request::END_TRANSACTION if self.context.is_slave() => Err(RequestError::SlaveNotAvailable(
                 "Message store is slave mode, so end transaction is forbidden.".to_string(),
             )),
-            request::END_TRANSACTION => self.route_by_offset(request, origin, "commitLogOffset", None).await,
+            request::END_TRANSACTION => Box::pin(self.route_by_offset(request, origin, "commitLogOffset", None)).await,
             request::QUERY_MESSAGE
             | request::GET_TOPIC_STATS_INFO
             | request::GET_CONSUME_STATS
-            | request::GET_BROKER_RUNTIME_INFO => admin_query::route(self, request, origin).await,
+            | request::GET_BROKER_RUNTIME_INFO => Box::pin(admin_query::route(self, request, origin)).await,
             request::PULL_MESSAGE if origin.local.port() == self.context.fast_port => {
                 // As Java: the fast port serves everything but PULL_MESSAGE.
                 Err(RequestError::NotSupported(request.code))
@@ -291,7 +298,7 @@ impl DataShard {
             | request::GET_EARLIEST_MSG_STORETIME
             | request::SEARCH_OFFSET_BY_TIMESTAMP => consumer_offset::route(self, request, origin).await,
             request::GET_ALL_CONSUMER_OFFSET | request::GET_ALL_DELAY_OFFSET => {
-                consumer_offset::gather(self, &request, origin).await
+                Box::pin(consumer_offset::gather(self, &request, origin)).await
             }
             request::HEART_BEAT
             | request::UNREGISTER_CLIENT
@@ -308,7 +315,7 @@ impl DataShard {
             | request::GET_BROKER_CONFIG
             | request::UPDATE_BROKER_CONFIG
             | request::LOCK_BATCH_MQ
-            | request::UNLOCK_BATCH_MQ => Ok(self.to_control_plane(request, origin).await),
+            | request::UNLOCK_BATCH_MQ => Ok(Box::pin(self.to_control_plane(request, origin)).await),
             code => Err(RequestError::NotSupported(code)),
         };
         match result {

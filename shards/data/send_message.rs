@@ -95,7 +95,8 @@ pub(super) async fn route(
     }
     let topic = match shard.topic(&header.topic) {
         Some(topic) => topic,
-        None => match create_topic(shard, &header).await {
+        // Boxed, as rare: this future is every send's (see `DataShard::queue_work`).
+        None => match Box::pin(create_topic(shard, &header)).await {
             Some(topic) => topic,
             None => {
                 let error = RequestError::TopicNotExist(format!(
@@ -119,7 +120,7 @@ pub(super) async fn route(
         request.ext_fields.insert(field(request.code, "queueId", "e"), queue_id.to_string());
     }
     if let Some(dlq) = dead_letter_target(&header) {
-        if let Err(error) = redirect_to_dead_letters(shard, &mut request, &header, &dlq).await {
+        if let Err(error) = Box::pin(redirect_to_dead_letters(shard, &mut request, &header, &dlq)).await {
             return Ok(Some(with_trace_fields(shard, error.reply_to(&request))));
         }
         return shard.send_to_owner(shard.owner(&dlq, 0), request, origin, wait_time_max).await;
