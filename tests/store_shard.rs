@@ -100,6 +100,24 @@ fn pulls_get_the_in_memory_limits_by_distance_from_the_log_end_not_by_the_hot_wi
     assert_eq!(far.records.len(), 8);
 }
 
+/// A message for queue 0 of TopicA without tag or keys.
+fn untagged<'a>(body: &'a [u8], properties: &'a str) -> MessageToStore<'a> {
+    MessageToStore {
+        topic: "TopicA",
+        queue_id: 0,
+        flag: 0,
+        body,
+        properties,
+        sys_flag: 0,
+        born_timestamp: 1,
+        born_host: SocketAddr::from(([10, 0, 0, 1], 5000)),
+        reconsume_times: 0,
+        prepared_transaction_offset: 0,
+        tags_code: 0,
+        keys: Vec::new(),
+    }
+}
+
 /// A batch of `count` messages for queue 0 of TopicA; `properties_of(i)` gives entry i's.
 fn batch_put(
     store: &ShardStore<MemoryStorage>,
@@ -108,22 +126,8 @@ fn batch_put(
 ) -> Result<Vec<ringmq::store::shard_store::PutResult>, PutError> {
     let bodies: Vec<String> = (0..count).map(|index| format!("batch-{index}").repeat(40)).collect();
     let properties: Vec<String> = (0..count).map(properties_of).collect();
-    let messages: Vec<MessageToStore<'_>> = (0..count)
-        .map(|index| MessageToStore {
-            topic: "TopicA",
-            queue_id: 0,
-            flag: 0,
-            body: bodies[index].as_bytes(),
-            properties: &properties[index],
-            sys_flag: 0,
-            born_timestamp: 1,
-            born_host: SocketAddr::from(([10, 0, 0, 1], 5000)),
-            reconsume_times: 0,
-            prepared_transaction_offset: 0,
-            tags_code: 0,
-            keys: Vec::new(),
-        })
-        .collect();
+    let messages: Vec<MessageToStore<'_>> =
+        (0..count).map(|index| untagged(bodies[index].as_bytes(), &properties[index])).collect();
     store.put_batch(&messages)
 }
 
@@ -259,20 +263,7 @@ fn retention_deletes_old_segments_and_moves_queue_minimums_and_a_full_disk_refus
 
     block_on(store.run_retention(now, 5, 0.95)).unwrap();
     let body = b"x";
-    let refused = store.put(&MessageToStore {
-        topic: "TopicA",
-        queue_id: 0,
-        flag: 0,
-        body,
-        properties: "",
-        sys_flag: 0,
-        born_timestamp: 1,
-        born_host: SocketAddr::from(([10, 0, 0, 1], 5000)),
-        reconsume_times: 0,
-        prepared_transaction_offset: 0,
-        tags_code: 0,
-        keys: vec![],
-    });
+    let refused = store.put(&untagged(body, ""));
     assert!(matches!(refused, Err(PutError::DiskFull { .. })));
     assert_eq!(block_on(store.read_queue("TopicA", 0, 999, 32, |_| true)).status, ReadStatus::Found);
     block_on(store.run_retention(now, 5, 0.50)).unwrap();
