@@ -452,6 +452,35 @@ fn records_appended_while_the_flusher_zeroes_ahead_are_never_overwritten() {
     assert_eq!(&file[..expected.len()], &expected[..]);
 }
 
+/// ASYNC_FLUSH under steady load never idles: each write refills the zeros ahead (before, only
+/// idle time and the 10 s thorough syncs did, and the writes ran into holes, which ext4
+/// allocates and io_uring hands to a worker thread). The zeros never touch a record.
+#[test]
+fn unsynced_flushes_keep_the_log_zeroed_ahead_and_never_erase_a_record() {
+    let storage = MemoryStorage::new();
+    let log = fresh(&storage);
+    let mut expected = Vec::new();
+    for burst in 0..12 {
+        for index in 0..40 {
+            let record_body = body(burst * 40 + index, 300 + index % 70);
+            let position = append(&log, &record_body);
+            expected.push((position, encode(&record_body, position)));
+        }
+        block_on(flush::flush(&log, false)).unwrap();
+        let written = log.borrow().written();
+        let next_segment = (written / SEGMENT_BYTES + 1) * SEGMENT_BYTES;
+        let ahead = options().directory.join(commit_log::segment_name(next_segment));
+        assert!(storage.paths().contains(&ahead), "burst {burst}: no zeroed segment after position {written}");
+        for (position, bytes) in &expected {
+            let path = options().directory.join(commit_log::segment_name(position - position % SEGMENT_BYTES));
+            let file = storage.contents(&path).unwrap();
+            let at = (position % SEGMENT_BYTES) as usize;
+            assert!(file[at..at + bytes.len()] == bytes[..], "burst {burst}: the record at {position} was erased");
+        }
+    }
+    assert_eq!(storage.sync_count(), 0, "no fdatasync was asked for");
+}
+
 /// Under SYNC_FLUSH the flusher writes the records that arrive while an fdatasync is in
 /// flight, and the memory disk's fdatasync does not cover a write that completes while it is in
 /// flight. Many senders with sends in flight, across segment rolls: at the moment a record is

@@ -124,21 +124,34 @@ pub async fn flush<S: Storage>(log: &RefCell<CommitLog<S>>, sync: bool) -> Resul
     if target > written {
         write_range(log, written, target).await?;
     }
+    if !sync {
+        // ASYNC_FLUSH under steady load never idles, and only idle time and thorough syncs
+        // refilled the zeros: the writes ran into holes past them, which ext4 allocates and
+        // io_uring hands to a worker thread.
+        let budget = zero_budget(&log.borrow(), target - written);
+        zero_ahead(log, budget).await?;
+    }
     if sync {
         // The zeros for later records travel beside the fdatasync: no record write is in
         // flight, so they cannot overlap one, and the waiters do not wait for them.
         // Zero at least twice what this cycle wrote, so the headroom grows under load.
-        let budget = if zero_headroom(&log.borrow()) < ZERO_AHEAD_LOW_BYTES {
-            ZERO_CHUNK_BYTES.max(2 * (target - written))
-        } else {
-            0
-        };
+        let budget = zero_budget(&log.borrow(), target - written);
         let (synced, zeroed) = futures_lite::future::zip(sync_segments(log), zero_ahead(log, budget)).await;
         synced?;
         zeroed?;
     }
     log.borrow_mut().evict_hot();
     Ok(())
+}
+
+/// Zeros to write after a flush of `flushed_bytes`: none while the headroom is above the low
+/// mark, else at least twice what was flushed, so that the headroom grows under load.
+fn zero_budget<S: Storage>(log: &CommitLog<S>, flushed_bytes: u64) -> u64 {
+    if zero_headroom(log) < ZERO_AHEAD_LOW_BYTES {
+        ZERO_CHUNK_BYTES.max(2 * flushed_bytes)
+    } else {
+        0
+    }
 }
 
 /// Writes up to `budget_bytes` of zeros past `written` (never past `ZERO_AHEAD_BYTES` ahead),
