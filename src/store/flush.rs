@@ -124,21 +124,18 @@ pub async fn flush<S: Storage>(log: &RefCell<CommitLog<S>>, sync: bool) -> Resul
     if target > written {
         write_range(log, written, target).await?;
     }
-    if !sync {
-        // ASYNC_FLUSH under steady load never idles, and only idle time and thorough syncs
-        // refilled the zeros: the writes ran into holes past them, which ext4 allocates and
-        // io_uring hands to a worker thread.
-        let budget = zero_budget(&log.borrow(), target - written);
-        zero_ahead(log, budget).await?;
-    }
+    let budget = zero_budget(&log.borrow(), target - written);
     if sync {
         // The zeros for later records travel beside the fdatasync: no record write is in
         // flight, so they cannot overlap one, and the waiters do not wait for them.
-        // Zero at least twice what this cycle wrote, so the headroom grows under load.
-        let budget = zero_budget(&log.borrow(), target - written);
         let (synced, zeroed) = futures_lite::future::zip(sync_segments(log), zero_ahead(log, budget)).await;
         synced?;
         zeroed?;
+    } else {
+        // ASYNC_FLUSH under steady load never idles, so without this only its thorough syncs
+        // refilled the zeros, and its writes ran into holes, which ext4 allocates and
+        // io_uring hands to a worker thread.
+        zero_ahead(log, budget).await?;
     }
     log.borrow_mut().evict_hot();
     Ok(())
