@@ -781,8 +781,8 @@ pub static KEYS: &[KeyRow] = &[
         "How long an idle shard polls its io_uring rings before it sleeps in the kernel, yielding its \
          CPU to any other runnable thread at every turn. A request that finds its shard polling \
          skips a wake-up (~30 µs on a VM); spinning costs CPU only while a shard is idle but \
-         recently busy. 0 sleeps at once; a SLAVE and a SYNC_FLUSH broker default \
-         to 0. See tuning.md."),
+         recently busy. 0 sleeps at once; a SLAVE defaults to 0. See \
+         tuning.md."),
     row(Ringmq, "shardInboxCapacity", Kind::int(1, SHARD_INBOX_CAPACITY_MAX as i64), text("1024"), H,
         "Messages one shard's inbox from another holds (sends, pulls and offset work forwarded \
          to the shard that owns the queue). A full inbox makes the forwarding shard wait; a \

@@ -168,12 +168,12 @@ pub struct BrokerConfig {
 /// Whether a broker's shards spin before they sleep: as `shardSpinBeforeParkMicros` says when it
 /// is set; by default (tuning.md) not on a slave, whose shards serve replication and whose spinning
 /// beside its master on shared cores starved both (SYNC_MASTER 1 × 1 p50 1.3 ms with both
-/// spinning, 167 µs with only the master); not under SYNC_FLUSH, whose shards idle while the
-/// disk syncs and spun through that wait on the CPU the clients needed (4 × 32: 67k → 75k
-/// msg/s and p99 4.7 → 3.1 ms without the spin; 1 × 1: p99 1.5 → 0.7 ms at the same p50).
+/// spinning, 167 µs with only the master). A SYNC_FLUSH broker spins like any master since
+/// session 10: its sends cross the shard twice around each fdatasync, and a parked shard makes
+/// each crossing a wake-up (1 × 1 p50 ~180 µs spinning against ~315 µs parked, 4 × 32 within
+/// noise; on a slower VM, session 9, spinning cost 4 × 32 12 %).
 fn spins(values: &Values, broker_role: BrokerRole) -> bool {
-    values.is_set("shardSpinBeforeParkMicros")
-        || (broker_role != BrokerRole::Slave && values.text("flushDiskType") != "SYNC_FLUSH")
+    values.is_set("shardSpinBeforeParkMicros") || broker_role != BrokerRole::Slave
 }
 
 impl BrokerConfig {
@@ -494,7 +494,7 @@ mod tests {
     }
 
     #[test]
-    fn a_slave_and_a_sync_flush_broker_do_not_spin_unless_told_to() {
+    fn a_slave_does_not_spin_unless_told_to() {
         let spin = |settings: &[(&str, &str)]| {
             let mut values = broker_defaults();
             for (line, (key, text)) in (1..).zip(settings) {
@@ -508,8 +508,9 @@ mod tests {
         assert_eq!(spin(&[("brokerRole", "SLAVE"), ("shardSpinBeforeParkMicros", "200")]), 200);
         assert_eq!(spin(&[("brokerRole", "SYNC_MASTER"), ("shardSpinBeforeParkMicros", "0")]), 0);
         assert_eq!(spin(&[("brokerRole", "SYNC_MASTER")]), 500);
-        assert_eq!(spin(&[("flushDiskType", "SYNC_FLUSH")]), 0);
-        assert_eq!(spin(&[("flushDiskType", "SYNC_FLUSH"), ("shardSpinBeforeParkMicros", "300")]), 300);
+        assert_eq!(spin(&[("flushDiskType", "SYNC_FLUSH")]), 500);
+        assert_eq!(spin(&[("flushDiskType", "SYNC_FLUSH"), ("shardSpinBeforeParkMicros", "0")]), 0);
+        assert_eq!(spin(&[("brokerRole", "SLAVE"), ("flushDiskType", "SYNC_FLUSH")]), 0);
     }
 
     /// The schema's default text and the limit it documents are one number.
