@@ -168,12 +168,26 @@ struct Broker {
     pid: u32,
     /// Removed with the broker: a run's stores add up to gigabytes.
     directory: PathBuf,
+    /// The mode and the broker's place in it, for its log lines.
+    label: String,
 }
+
+/// Warning and error lines of one broker's log shown after its mode ran: a run with refused
+/// sends then says why (the store's SYSTEM_BUSY warning names what the flusher was doing).
+const BROKER_LOG_LINES_SHOWN_MAX: usize = 20;
 
 impl Drop for Broker {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        let log = std::fs::read_to_string(self.directory.join("broker.log")).unwrap_or_default();
+        for line in log
+            .lines()
+            .filter(|line| line.contains(" WARN ") || line.contains(" ERROR "))
+            .take(BROKER_LOG_LINES_SHOWN_MAX)
+        {
+            eprintln!("{} log: {line}", self.label);
+        }
         let _ = std::fs::remove_dir_all(&self.directory);
     }
 }
@@ -218,7 +232,7 @@ fn start_mode(settings: &Settings, mode: &Mode) -> Vec<Broker> {
         let mut child = Command::new(binary())
             .args(["broker", "-c", config.to_str().unwrap()])
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(std::fs::File::create(directory.join("broker.log")).unwrap())
             .spawn()
             .unwrap();
         let mut stdout = child.stdout.take().unwrap();
@@ -232,7 +246,8 @@ fn start_mode(settings: &Settings, mode: &Mode) -> Vec<Broker> {
         }
         std::thread::spawn(move || while stdout.read(&mut chunk).map(|count| count > 0).unwrap_or(false) {});
         let pid = child.id();
-        brokers.push(Broker { child, address: format!("127.0.0.1:{port}"), pid, directory });
+        let label = format!("{} broker {index}", mode.name);
+        brokers.push(Broker { child, address: format!("127.0.0.1:{port}"), pid, directory, label });
     }
     if brokers.len() > 1 {
         wait_until_replicating(&brokers[0].address, mode.name);

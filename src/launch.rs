@@ -28,7 +28,13 @@ pub fn init_logging() {
     });
     tracing_subscriber::registry()
         .with(filter)
-        .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_filter(not_the_provoked_probe))
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(std::io::stderr)
+                // Colour codes only for a terminal: a log redirected to a file stays greppable.
+                .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+                .with_filter(not_the_provoked_probe),
+        )
         .init();
 }
 

@@ -18,7 +18,7 @@ use ringmq::limits::STORE_COLD_READ_BLOCK_BYTES;
 use ringmq::protocol::message::crc32;
 use ringmq::protocol::record::{self, Record};
 use ringmq::runtime::MemoryStorage;
-use ringmq::store::commit_log::{self, AppendError, CommitLog, CommitLogOptions, FlushMode, Position};
+use ringmq::store::commit_log::{self, AppendError, CommitLog, CommitLogOptions, FlushMode, FlusherStep, Position};
 use ringmq::store::flush;
 use ringmq::store::recovery::{self, RecoveryError, RecoveryMode};
 
@@ -314,22 +314,32 @@ fn cold_reads_in_any_order_return_every_record_byte_for_byte() {
 }
 
 #[test]
-fn appends_are_refused_as_busy_when_the_disk_falls_behind() {
+fn appends_are_refused_as_busy_when_the_disk_falls_behind_and_say_what_the_flusher_does() {
     let storage = MemoryStorage::new();
     let mut options = options();
     options.unwritten_bytes_max = 4096;
     let log = fresh_with(&storage, options);
-    let mut refused = false;
-    for index in 0..10 {
-        let record_body = body(index, 1000);
-        if let Err(AppendError::Busy { .. }) = log
-            .borrow_mut()
+    let record_body = body(0, 1000);
+    let try_append = || {
+        log.borrow_mut()
             .append(size_of(&record_body), |position, buffer| buffer.extend_from_slice(&encode(&record_body, position)))
-        {
-            refused = true;
-        }
-    }
-    assert!(refused);
+    };
+    let busy = (0..10).find_map(|_| try_append().err()).expect("refused once 4 KiB wait");
+    let AppendError::Busy { unwritten_bytes, flusher } = busy.clone() else { panic!("{busy}") };
+    assert_eq!(flusher.step, FlusherStep::Idle, "no flush started yet: {busy}");
+    // A flush whose record write is in flight (the memory disk completes a write one poll
+    // later): the refusal names the write and its size.
+    let mut flushing = Box::pin(flush::flush(&log, true));
+    assert!(block_on(futures_lite::future::poll_once(&mut flushing)).is_none(), "the write is in flight");
+    let busy = try_append().unwrap_err();
+    let AppendError::Busy { flusher, .. } = busy.clone() else { panic!("{busy}") };
+    assert_eq!((flusher.step, flusher.bytes), (FlusherStep::Writing, unwritten_bytes as u64), "{busy}");
+    assert!(
+        busy.to_string().contains(&format!("the flusher has been writing records ({unwritten_bytes} bytes) for")),
+        "{busy}"
+    );
+    block_on(flushing).unwrap();
+    try_append().expect("taken once the disk caught up");
 }
 
 #[test]

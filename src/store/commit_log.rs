@@ -24,6 +24,7 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
+use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use futures_channel::oneshot;
@@ -64,8 +65,10 @@ pub struct CommitLogOptions {
 pub enum AppendError {
     /// The record cannot fit in a segment.
     TooLarge { size_bytes: usize, size_bytes_max: usize },
-    /// The flusher is too far behind: more than `unwritten_bytes_max` are waiting.
-    Busy { unwritten_bytes: usize },
+    /// The flusher is too far behind: more than `unwritten_bytes_max` are waiting. `flusher`
+    /// says what it was doing, so that a burst of SYSTEM_BUSY tells a stalled disk (one write
+    /// in flight for a long time) from a flusher that got no turn.
+    Busy { unwritten_bytes: usize, flusher: FlusherActivity },
     /// A write or fdatasync failed earlier: the state of the disk is unknown, so the store
     /// refuses all further writes rather than ever report success again.
     Failed(String),
@@ -77,13 +80,56 @@ impl fmt::Display for AppendError {
             Self::TooLarge { size_bytes, size_bytes_max } => {
                 write!(f, "record of {size_bytes} bytes exceeds the segment limit of {size_bytes_max}")
             }
-            Self::Busy { unwritten_bytes } => {
-                write!(f, "{unwritten_bytes} bytes wait for the disk; the store is busy")
+            Self::Busy { unwritten_bytes, flusher } => {
+                write!(f, "{unwritten_bytes} bytes wait for the disk; the store is busy ({flusher})")
             }
             Self::Failed(reason) => write!(f, "the store refuses writes: {reason}"),
         }
     }
 }
+
+/// What the flusher is doing (`CommitLog::flusher_step`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FlusherStep {
+    /// Waiting for records (or for the interval of ASYNC_FLUSH).
+    Idle,
+    /// Opening or creating a segment.
+    Opening,
+    /// Writing records.
+    Writing,
+    /// Writing zeros ahead of the records.
+    Zeroing,
+    /// fdatasync.
+    Syncing,
+}
+
+/// The flusher's step when an append was refused, and for how long it had been at it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FlusherActivity {
+    pub step: FlusherStep,
+    /// Bytes of the write in flight (records or zeros); 0 otherwise.
+    pub bytes: u64,
+    pub for_ms: u64,
+}
+
+impl fmt::Display for FlusherActivity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let step = match self.step {
+            FlusherStep::Idle => "waiting for work",
+            FlusherStep::Opening => "opening a segment",
+            FlusherStep::Writing => "writing records",
+            FlusherStep::Zeroing => "zeroing ahead",
+            FlusherStep::Syncing => "in fdatasync",
+        };
+        match self.bytes {
+            0 => write!(f, "the flusher has been {step} for {} ms", self.for_ms),
+            bytes => write!(f, "the flusher has been {step} ({bytes} bytes) for {} ms", self.for_ms),
+        }
+    }
+}
+
+/// At most one warning per shard this often about appends refused as busy.
+const BUSY_WARNING_INTERVAL: Duration = Duration::from_secs(10);
 
 /// Why a record from the master cannot be appended on a slave.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -152,12 +198,15 @@ pub struct CommitLog<S: Storage> {
     pub(crate) tail_block: Vec<u8>,
     pub(crate) waiters: VecDeque<Waiter>,
     pub(crate) failure: Option<String>,
-    /// Segments written since their last fdatasync.
     /// Segments written since their last fdatasync: start → end of the latest completed write
     /// into it. A sync may only forget a segment that no write reached after the sync began.
     pub(crate) unsynced_segments: BTreeMap<Position, Position>,
     /// The flusher's wake-up: set when there is something to do.
     pub(crate) wake: Option<std::task::Waker>,
+    /// What the flusher is doing, the bytes of its write in flight and since when.
+    flusher_step: (FlusherStep, u64, Instant),
+    /// When appends refused as busy were last logged.
+    busy_warned_at: std::cell::Cell<Option<Instant>>,
     pub(crate) sync_count: u64,
     pub(crate) appended_records_count: u64,
     /// Everything below this position has been written at least once (records or zeros), so
@@ -220,6 +269,8 @@ impl<S: Storage> CommitLog<S> {
             arena: RecordArena::new(crate::limits::STORE_RECORD_CHUNK_BYTES, hot_window_bytes, arena_pinned_bytes_max),
             tail_block,
             waiters: VecDeque::new(),
+            flusher_step: (FlusherStep::Idle, 0, Instant::now()),
+            busy_warned_at: std::cell::Cell::new(None),
             failure: None,
             unsynced_segments: BTreeMap::new(),
             wake: None,
@@ -308,9 +359,33 @@ impl<S: Storage> CommitLog<S> {
             end += size_bytes as u64;
         }
         if (end - self.written) as usize > self.options.unwritten_bytes_max {
-            return Err(AppendError::Busy { unwritten_bytes: (self.appended - self.written) as usize });
+            return Err(self.refuse_busy());
         }
         Ok(())
+    }
+
+    /// The flusher says what it does next (before each await), for [`AppendError::Busy`].
+    pub(crate) fn note_flusher_step(&mut self, step: FlusherStep, bytes: u64) {
+        self.flusher_step = (step, bytes, Instant::now());
+    }
+
+    /// An append refused because the flusher is too far behind; logged at most once per
+    /// `BUSY_WARNING_INTERVAL`, since the clients see only SYSTEM_BUSY.
+    fn refuse_busy(&self) -> AppendError {
+        let (step, bytes, since) = self.flusher_step;
+        let now = Instant::now();
+        let flusher = FlusherActivity { step, bytes, for_ms: now.duration_since(since).as_millis() as u64 };
+        let error = AppendError::Busy { unwritten_bytes: (self.appended - self.written) as usize, flusher };
+        if self.busy_warned_at.get().is_none_or(|at| now.duration_since(at) >= BUSY_WARNING_INTERVAL) {
+            self.busy_warned_at.set(Some(now));
+            tracing::warn!(
+                "commit log in {}: {error}; sends are answered SYSTEM_BUSY until the disk catches up (at most one \
+                 such warning per {} s)",
+                self.options.directory.display(),
+                BUSY_WARNING_INTERVAL.as_secs()
+            );
+        }
+        error
     }
 
     /// Appends a record of `size_bytes`: `encode(position, buffer)` must append exactly that
@@ -329,7 +404,7 @@ impl<S: Storage> CommitLog<S> {
         }
         let unwritten_bytes = (self.appended - self.written) as usize;
         if unwritten_bytes + size_bytes > self.options.unwritten_bytes_max {
-            return Err(AppendError::Busy { unwritten_bytes });
+            return Err(self.refuse_busy());
         }
         self.roll_if_needed(size_bytes);
         let position = self.appended;

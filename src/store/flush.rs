@@ -22,7 +22,7 @@ use std::rc::Rc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use super::commit_log::{CommitLog, FlushMode, Position};
+use super::commit_log::{CommitLog, FlushMode, FlusherStep, Position};
 use crate::runtime::{self, SegmentFile, Storage};
 
 const BLOCK_BYTES: u64 = 4096;
@@ -85,6 +85,7 @@ pub(crate) async fn open_segment<S: Storage>(
         let exists = log.segment_starts.contains(&start);
         (start, log.segment_path(start), exists, log.options.segment_size_bytes, log.storage_handle())
     };
+    log.borrow_mut().note_flusher_step(FlusherStep::Opening, 0);
     open.create_directory(path.parent().expect("segments live in a directory"))?;
     let file = open.open(&path, !exists).await?;
     if !exists {
@@ -172,6 +173,7 @@ pub async fn zero_ahead<S: Storage>(log: &RefCell<CommitLog<S>>, budget_bytes: u
         };
         let segment_start = log.borrow().segment_start_of(start);
         let buffer = file.alloc_buffer((end - start) as usize);
+        log.borrow_mut().note_flusher_step(FlusherStep::Zeroing, end - start);
         if let Err(error) = file.write_at(buffer, start - segment_start).await {
             return Err(fail(log, format!("zeroing segment {segment_start} at {start} failed: {error}")));
         }
@@ -221,6 +223,7 @@ async fn write_records<S: Storage>(
         }
     }
     let (writes, tail_block) = plan_writes(&log.borrow(), written, target, &segments);
+    log.borrow_mut().note_flusher_step(FlusherStep::Writing, target - written);
     // All pieces in flight at once (they never overlap): one after another, each piece waited
     // for a turn of the shard's run loop, and under a storm of sends refused as busy the
     // flusher crawled at ~15 writes/s while the disk idled (issue 6 notes). Every write is
@@ -362,6 +365,7 @@ async fn sync_segments<S: Storage>(log: &RefCell<CommitLog<S>>) -> Result<(), St
             .collect();
         (log.written, files)
     };
+    log.borrow_mut().note_flusher_step(FlusherStep::Syncing, 0);
     for (start, file) in &files {
         if let Err(error) = file.sync_data().await {
             return Err(fail(log, format!("fdatasync of segment {start} failed: {error}")));
@@ -447,6 +451,7 @@ async fn idle<S: Storage>(
         refilling &= !headroom_full;
         if !refilling {
             // Dropping a WaitFor or a sleep abandons no I/O.
+            log.borrow_mut().note_flusher_step(FlusherStep::Idle, 0);
             futures_lite::future::or(WaitFor { log, ready }, runtime::sleep(wake_after)).await;
             return Ok(());
         }
