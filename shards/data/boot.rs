@@ -126,7 +126,10 @@ fn store_options(spec: &BootSpec, root: &std::path::Path, shard: u16, shard_coun
         FlushDiskType::SyncFlush => FlushMode::Sync,
         FlushDiskType::AsyncFlush => FlushMode::Async {
             interval_ms: store.flush_interval_commit_log_ms,
-            least_pages: u64::from(store.flush_commit_log_least_pages),
+            least_pages: match context_of(spec).is_slave() {
+                true => u64::from(store.flush_commit_log_least_pages).max(crate::limits::SLAVE_FLUSH_LEAST_PAGES),
+                false => u64::from(store.flush_commit_log_least_pages),
+            },
             thorough_interval_ms: store.flush_commit_log_thorough_interval_ms,
         },
     };
