@@ -96,12 +96,12 @@ pub const STORE_UNWRITTEN_BYTES_MAX: usize = 128 << 20;
 
 /// Pages (4 KiB, as `flushCommitLogLeastPages` counts them) of replicated records an ASYNC_FLUSH
 /// slave lets wait before it writes them, besides its `flushIntervalCommitLog`: at least these
-/// 1 MiB, whatever `flushCommitLogLeastPages` says. Java's
-/// slave appends to its page cache without waking its flush service, which then writes on its
-/// interval only; a slave writing every 16 KiB paid a device request each (a VM exit on this
-/// VM: 9 % of a slave shard's samples). Nobody waits for a slave's writes (SYNC_MASTER waits for
-/// its acknowledgement of the append), and a slave that dies before writing fetches the records
-/// again from the master. Well under `STORE_UNWRITTEN_BYTES_MAX`.
+/// 1 MiB, whatever `flushCommitLogLeastPages` says. Java's slave appends to its page cache
+/// without waking its flush service, which then writes on its interval only; a slave writing
+/// every 16 KiB paid a device request each (a VM exit on this VM: 9 % of a slave shard's
+/// samples). Nobody waits for a slave's writes (SYNC_MASTER waits for its acknowledgement of the
+/// append), and a slave that dies before writing fetches the records again from the master.
+/// Well under `STORE_UNWRITTEN_BYTES_MAX`.
 pub const SLAVE_FLUSH_LEAST_PAGES: u64 = 256;
 
 /// Messages a shard's inbox from one other shard holds by default (`shardInboxCapacity`); a

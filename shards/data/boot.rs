@@ -122,13 +122,15 @@ fn physical_memory_bytes() -> u64 {
 
 fn store_options(spec: &BootSpec, root: &std::path::Path, shard: u16, shard_count: usize) -> StoreOptions {
     let store = &spec.settings.store;
+    let least_pages = u64::from(store.flush_commit_log_least_pages);
     let flush_mode = match store.flush_disk_type {
         FlushDiskType::SyncFlush => FlushMode::Sync,
         FlushDiskType::AsyncFlush => FlushMode::Async {
             interval_ms: store.flush_interval_commit_log_ms,
-            least_pages: match context_of(spec).is_slave() {
-                true => u64::from(store.flush_commit_log_least_pages).max(crate::limits::SLAVE_FLUSH_LEAST_PAGES),
-                false => u64::from(store.flush_commit_log_least_pages),
+            least_pages: if context_of(spec).is_slave() {
+                least_pages.max(crate::limits::SLAVE_FLUSH_LEAST_PAGES)
+            } else {
+                least_pages
             },
             thorough_interval_ms: store.flush_commit_log_thorough_interval_ms,
         },

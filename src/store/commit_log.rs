@@ -203,7 +203,8 @@ pub struct CommitLog<S: Storage> {
     pub(crate) unsynced_segments: BTreeMap<Position, Position>,
     /// The flusher's wake-up: set when there is something to do.
     pub(crate) wake: Option<std::task::Waker>,
-    /// What the flusher is doing, the bytes of its write in flight and since when.
+    /// The flusher's latest step, the bytes of its write and since when (during a group commit
+    /// a record write is noted while the fdatasync is in flight beside it).
     flusher_step: (FlusherStep, u64, Instant),
     /// When appends refused as busy were last logged.
     busy_warned_at: std::cell::Cell<Option<Instant>>,
