@@ -21,6 +21,7 @@ use std::time::Duration;
 use super::consumer_offset::OwnedOffsets;
 use super::{BrokerContext, DataShard, ParkedPulls};
 use crate::config::{BrokerSettings, FlushDiskType, StoreConfig};
+use crate::limits;
 use crate::net;
 use crate::runtime::{self, BackgroundQueue, DmaStorage, Mesh};
 use crate::shards::messages::ShardMessage;
@@ -120,21 +121,30 @@ fn physical_memory_bytes() -> u64 {
     (pages.max(0) as u64) * (page_size.max(0) as u64)
 }
 
-fn store_options(spec: &BootSpec, root: &std::path::Path, shard: u16, shard_count: usize) -> StoreOptions {
-    let store = &spec.settings.store;
+/// How a shard's flusher runs. A slave's differs from its configuration as a Java slave's does:
+/// nobody waits for its disk (a SYNC_MASTER send waits for its acknowledgement of the append),
+/// so it writes in large pieces and, under SYNC_FLUSH, syncs on a short interval rather than
+/// per replicated frame, as Java's group commit service syncs every 10 ms when no send waits.
+fn flush_mode(store: &StoreConfig, slave: bool) -> FlushMode {
     let least_pages = u64::from(store.flush_commit_log_least_pages);
-    let flush_mode = match store.flush_disk_type {
-        FlushDiskType::SyncFlush => FlushMode::Sync,
-        FlushDiskType::AsyncFlush => FlushMode::Async {
+    match (store.flush_disk_type, slave) {
+        (FlushDiskType::SyncFlush, false) => FlushMode::Sync,
+        (FlushDiskType::SyncFlush, true) => FlushMode::Async {
+            interval_ms: limits::SLAVE_SYNC_INTERVAL_MS,
+            least_pages: limits::SLAVE_FLUSH_LEAST_PAGES,
+            thorough_interval_ms: limits::SLAVE_SYNC_INTERVAL_MS,
+        },
+        (FlushDiskType::AsyncFlush, slave) => FlushMode::Async {
             interval_ms: store.flush_interval_commit_log_ms,
-            least_pages: if context_of(spec).is_slave() {
-                least_pages.max(crate::limits::SLAVE_FLUSH_LEAST_PAGES)
-            } else {
-                least_pages
-            },
+            least_pages: if slave { least_pages.max(limits::SLAVE_FLUSH_LEAST_PAGES) } else { least_pages },
             thorough_interval_ms: store.flush_commit_log_thorough_interval_ms,
         },
-    };
+    }
+}
+
+fn store_options(spec: &BootSpec, root: &std::path::Path, shard: u16, shard_count: usize) -> StoreOptions {
+    let store = &spec.settings.store;
+    let flush_mode = flush_mode(store, context_of(spec).is_slave());
     StoreOptions {
         shard,
         root: root.to_path_buf(),
@@ -369,4 +379,47 @@ async fn shutdown(data: &Rc<DataShard>, control_plane: Option<&control::plane::C
 /// Opens the store root (lock, abort marker, shard count) for the launcher.
 pub fn open_root(spec_root: &std::path::Path, shard_count: usize) -> Result<StoreRoot, String> {
     StoreRoot::open(spec_root, shard_count as u32).map_err(|error| error.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn store_config(properties: &str) -> StoreConfig {
+        let path = std::env::temp_dir().join(format!(
+            "ringmq-flush-mode-{}-{}.properties",
+            std::process::id(),
+            properties.len()
+        ));
+        std::fs::write(&path, properties).unwrap();
+        let loaded = crate::config::load_broker(Some(&path), &crate::config::Overrides::default());
+        std::fs::remove_file(&path).unwrap();
+        loaded.unwrap().0.store
+    }
+
+    #[test]
+    fn a_slave_flushes_in_large_pieces_and_syncs_on_an_interval_as_a_java_slave() {
+        let master_sync = store_config("flushDiskType=SYNC_FLUSH\n");
+        assert_eq!(flush_mode(&master_sync, false), FlushMode::Sync);
+        assert_eq!(
+            flush_mode(&master_sync, true),
+            FlushMode::Async {
+                interval_ms: limits::SLAVE_SYNC_INTERVAL_MS,
+                least_pages: limits::SLAVE_FLUSH_LEAST_PAGES,
+                thorough_interval_ms: limits::SLAVE_SYNC_INTERVAL_MS,
+            }
+        );
+        let asynchronous = store_config("flushDiskType=ASYNC_FLUSH\nflushCommitLogLeastPages=8\n");
+        let configured = FlushMode::Async { interval_ms: 500, least_pages: 8, thorough_interval_ms: 10_000 };
+        assert_eq!(flush_mode(&asynchronous, false), configured);
+        let slave = FlushMode::Async {
+            interval_ms: 500,
+            least_pages: limits::SLAVE_FLUSH_LEAST_PAGES,
+            thorough_interval_ms: 10_000,
+        };
+        assert_eq!(flush_mode(&asynchronous, true), slave);
+        // A slave configured for larger pieces keeps them.
+        let large = store_config("flushDiskType=ASYNC_FLUSH\nflushCommitLogLeastPages=4096\n");
+        assert!(matches!(flush_mode(&large, true), FlushMode::Async { least_pages: 4096, .. }));
+    }
 }
