@@ -685,6 +685,9 @@ fn main() {
                 }
                 runs.push(report);
             }
+            // Slaves first: a master stopped before its slave only makes the slave log that it
+            // lost it, which would bury the warnings worth reading.
+            brokers.into_iter().rev().for_each(drop);
         }
     }
     let table = format!("System: {system}. Layout: {layout}.\n\n{}", markdown(&modes, &runs, &baselines));
