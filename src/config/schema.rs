@@ -573,7 +573,8 @@ pub static KEYS: &[KeyRow] = &[
         "Verify CRC of records during recovery."),
     row(Store, "flushCommitLogLeastPages", INT_NON_NEGATIVE, text("4"), H,
         "Async flush: only flush when ≥ N dirty 4 KiB pages (unless the thorough interval \
-         elapsed)."),
+         elapsed). A SLAVE writes at least 256 pages (1 MiB) at a time, as a Java slave writes \
+         on its interval only."),
     row(Store, "commitCommitLogLeastPages", INT, text("4"), A,
         "TransientStorePool: least pages per commit."),
     row(Store, "flushLeastPagesWhenWarmMapedFile", INT, text("4096"), A,
@@ -626,7 +627,9 @@ pub static KEYS: &[KeyRow] = &[
         "`ASYNC_MASTER` / `SYNC_MASTER` / `SLAVE` (Enum.valueOf; anything else, incl. trailing \
          spaces, is silently ignored)."),
     row(Store, "flushDiskType", FLUSH_DISK_TYPE, text("ASYNC_FLUSH"), HM,
-        "`ASYNC_FLUSH` / `SYNC_FLUSH` (same parsing rule)."),
+        "`ASYNC_FLUSH` / `SYNC_FLUSH` (same parsing rule). A SYNC_FLUSH SLAVE writes and \
+         fdatasyncs every 10 ms, as Java's slave, rather than per replicated frame: nobody \
+         waits for a slave's syncs."),
     row(Store, "syncFlushTimeout", INT_NON_NEGATIVE, text("5000"), H,
         "SYNC_FLUSH: wait (ms) for the group-commit flush before FLUSH_DISK_TIMEOUT. The blocking \
          put waits max(syncFlushTimeout, slaveTimeout)+5000 ms overall."),
