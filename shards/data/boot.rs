@@ -386,15 +386,11 @@ mod tests {
     use super::*;
 
     fn store_config(properties: &str) -> StoreConfig {
-        let path = std::env::temp_dir().join(format!(
-            "ringmq-flush-mode-{}-{}.properties",
-            std::process::id(),
-            properties.len()
-        ));
+        let scratch = crate::store::temp_directory::TempDirectory::new("boot", "flush-mode");
+        std::fs::create_dir_all(&scratch.0).unwrap();
+        let path = scratch.0.join("broker.properties");
         std::fs::write(&path, properties).unwrap();
-        let loaded = crate::config::load_broker(Some(&path), &crate::config::Overrides::default());
-        std::fs::remove_file(&path).unwrap();
-        loaded.unwrap().0.store
+        crate::config::load_broker(Some(&path), &crate::config::Overrides::default()).unwrap().0.store
     }
 
     #[test]

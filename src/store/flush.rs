@@ -487,9 +487,7 @@ async fn group_commit<S: Storage>(log: &RefCell<CommitLog<S>>) -> Result<(), Str
         write_range(log, written, appended).await?; // nothing written waits for a sync yet
     }
     let covered_bytes = log.borrow().written - synced;
-    // Zero at least twice what this sync covers, so the headroom grows under load.
-    let zero_budget =
-        if zero_headroom(&log.borrow()) < ZERO_AHEAD_LOW_BYTES { ZERO_CHUNK_BYTES.max(2 * covered_bytes) } else { 0 };
+    let zero_budget = zero_budget(&log.borrow(), covered_bytes);
     let sync_done = std::cell::Cell::new(false);
     let syncing = async {
         let result = sync_segments(log).await;

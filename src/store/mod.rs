@@ -13,7 +13,7 @@ pub mod recovery;
 pub mod root;
 pub mod shard_store;
 #[cfg(test)]
-mod temp_directory;
+pub(crate) mod temp_directory;
 
 /// The topic scheduled (delayed) messages wait in.
 pub const SCHEDULE_TOPIC: &str = "SCHEDULE_TOPIC_XXXX";

@@ -1,4 +1,4 @@
-//! A unique scratch directory for the store's unit tests, removed on drop.
+//! A unique scratch directory for unit tests (the store's, the boot's), removed on drop.
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
