@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use hdrhistogram::Histogram;
 
 use ringmq::runtime::{self, DmaStorage, SegmentFile, Storage};
-use ringmq::store::commit_log::FlushMode;
+use ringmq::store::commit_log::{FlushMode, SyncMethod};
 use ringmq::store::root::StoreRoot;
 use ringmq::store::shard_store::{MessageToStore, ShardStore, StoreOptions};
 
@@ -102,7 +102,7 @@ async fn raw_fdatasync(directory: &Path, duration: Duration) -> Histogram<u64> {
     std::fs::create_dir_all(directory).unwrap();
     let path = directory.join("raw-fdatasync");
     let storage = DmaStorage;
-    let file = storage.open(&path, true).await.unwrap();
+    let file = storage.open(&path, true, ringmq::runtime::Durability::OnSync).await.unwrap();
     file.extend(64 << 20).await.unwrap();
     let mut histogram = Histogram::<u64>::new(3).unwrap();
     let started = Instant::now();
@@ -126,7 +126,7 @@ async fn run_scenario(settings: &Settings, mode: &'static str, concurrency: usiz
     let _ = std::fs::remove_dir_all(&directory);
     let root = StoreRoot::open(&directory, 1).unwrap();
     let flush_mode = if mode == "SYNC_FLUSH" {
-        FlushMode::Sync
+        FlushMode::Sync(SyncMethod::WriteThrough)
     } else {
         FlushMode::Async { interval_ms: 500, least_pages: 4, thorough_interval_ms: 10_000 }
     };

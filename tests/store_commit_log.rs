@@ -18,7 +18,9 @@ use ringmq::limits::STORE_COLD_READ_BLOCK_BYTES;
 use ringmq::protocol::message::crc32;
 use ringmq::protocol::record::{self, Record};
 use ringmq::runtime::MemoryStorage;
-use ringmq::store::commit_log::{self, AppendError, CommitLog, CommitLogOptions, FlushMode, FlusherStep, Position};
+use ringmq::store::commit_log::{
+    self, AppendError, CommitLog, CommitLogOptions, FlushMode, FlusherStep, Position, SyncMethod,
+};
 use ringmq::store::flush;
 use ringmq::store::recovery::{self, RecoveryError, RecoveryMode};
 
@@ -30,7 +32,7 @@ fn options() -> CommitLogOptions {
         segment_size_bytes: SEGMENT_BYTES,
         hot_window_bytes: 16 * 1024,
         unwritten_bytes_max: 1 << 20,
-        flush_mode: FlushMode::Sync,
+        flush_mode: FlushMode::Sync(SyncMethod::Fdatasync),
     }
 }
 
@@ -497,9 +499,34 @@ fn unsynced_flushes_keep_the_log_zeroed_ahead_and_never_erase_a_record() {
 /// acknowledged, the synced image of its segment (what a power cut keeps) must hold it.
 #[test]
 fn a_record_written_during_an_fdatasync_is_acknowledged_only_by_a_sync_that_covers_it() {
-    let (acknowledged, syncs) = ringmq::runtime::spawn_executor("pipelined-sync", None, || async {
+    let (acknowledged, commits, fdatasyncs) = acknowledge_under_load(SyncMethod::Fdatasync);
+    assert_eq!(acknowledged, 8 * 60);
+    // Group commit: far fewer fdatasyncs than records, across several segments.
+    assert!(commits < 8 * 60, "{commits} fdatasyncs for {acknowledged} records");
+    assert!(commits <= fdatasyncs, "{commits} commits, {fdatasyncs} fdatasyncs (one per segment synced)");
+}
+
+/// The same load through O_DSYNC handles: a record is acknowledged once the write holding it
+/// completed, and that write alone put it in the synced image, with no fdatasync at all; the
+/// zeros written beside the writes (without O_DSYNC) never erase a record.
+#[test]
+fn a_write_through_commit_acknowledges_only_records_its_completed_write_made_durable() {
+    let (acknowledged, commits, fdatasyncs) = acknowledge_under_load(SyncMethod::WriteThrough);
+    assert_eq!(acknowledged, 8 * 60);
+    assert!(commits < 8 * 60, "{commits} commits for {acknowledged} records");
+    assert_eq!(fdatasyncs, 0, "durable through the writes themselves");
+}
+
+/// Eight senders append and wait for durability under the real flusher task; at the moment a
+/// record is acknowledged, the synced image of its segment (what a power cut keeps) must hold
+/// it. Returns the records acknowledged, the log's commits and the disk's fdatasyncs.
+fn acknowledge_under_load(method: SyncMethod) -> (usize, u64, u64) {
+    ringmq::runtime::spawn_executor("pipelined-sync", None, move || async move {
         let storage = MemoryStorage::new();
-        let log = std::rc::Rc::new(fresh(&storage));
+        let log = std::rc::Rc::new(fresh_with(
+            &storage,
+            CommitLogOptions { flush_mode: FlushMode::Sync(method), ..options() },
+        ));
         let stop = std::rc::Rc::new(std::cell::Cell::new(false));
         let flusher = ringmq::runtime::spawn(flush::run(log.clone(), stop.clone()));
         let senders: Vec<_> = (0..8)
@@ -540,12 +567,52 @@ fn a_record_written_during_an_fdatasync_is_acknowledged_only_by_a_sync_that_cove
         stop.set(true);
         log.borrow_mut().wake_flusher();
         flusher.await;
-        (acknowledged, storage.sync_count())
+        let commits = log.borrow().sync_count();
+        (acknowledged, commits, storage.sync_count())
+    })
+    .unwrap()
+    .join()
+    .unwrap()
+}
+
+/// A power cut after write-through commits keeps every acknowledged record, even though the
+/// zeros written ahead of them never reached stable storage.
+#[test]
+fn a_power_cut_after_write_through_commits_keeps_every_acknowledged_record() {
+    let write_through = CommitLogOptions { flush_mode: FlushMode::Sync(SyncMethod::WriteThrough), ..options() };
+    ringmq::runtime::spawn_executor("write-through-crash", None, move || async move {
+        let storage = MemoryStorage::new();
+        let log = std::rc::Rc::new(fresh_with(&storage, write_through));
+        let stop = std::rc::Rc::new(std::cell::Cell::new(false));
+        let flusher = ringmq::runtime::spawn(flush::run(log.clone(), stop.clone()));
+        let mut count = 0;
+        for burst in 0..40 {
+            let mut waits = Vec::new();
+            for index in 0..(burst % 7 + 1) {
+                append(&log, &body(count + index, 200 + burst * 37 % 1500));
+                let end = log.borrow().appended();
+                waits.push(log.borrow_mut().durable(end));
+            }
+            count += waits.len();
+            for wait in waits {
+                wait.await.unwrap().unwrap();
+            }
+        }
+        let acknowledged_end = log.borrow().appended();
+        stop.set(true);
+        log.borrow_mut().wake_flusher();
+        flusher.await;
+        drop(log);
+        assert!(acknowledged_end > 2 * SEGMENT_BYTES, "the load crossed segment rolls");
+        assert_eq!(storage.sync_count(), 0, "durable through the writes themselves");
+        storage.crash(|_, _| 0);
+        let (reopened, seen) = open(&storage, RecoveryMode::Scan { from: 0, synced: acknowledged_end }).unwrap();
+        assert_eq!(reopened.borrow().appended(), acknowledged_end);
+        let is_message =
+            |bytes: &[u8]| record::peek_size_and_magic(bytes).is_some_and(|(_, magic)| magic == record::MAGIC_MESSAGE);
+        assert_eq!(seen.iter().filter(|(_, bytes)| is_message(bytes)).count(), count);
     })
     .unwrap()
     .join()
     .unwrap();
-    assert_eq!(acknowledged, 8 * 60);
-    // Group commit: far fewer fdatasyncs than records, across several segments.
-    assert!(syncs < 8 * 60, "{syncs} fdatasyncs for {acknowledged} records");
 }

@@ -15,7 +15,7 @@ use futures_lite::future::block_on;
 use ringmq::protocol::message::{java_string_hash, tags_code};
 use ringmq::protocol::record;
 use ringmq::runtime::MemoryStorage;
-use ringmq::store::commit_log::FlushMode;
+use ringmq::store::commit_log::{FlushMode, SyncMethod};
 use ringmq::store::flush;
 use ringmq::store::retention::RetentionPolicy;
 use ringmq::store::shard_store::{MessageToStore, PutError, ReadStatus, ShardStore, StoreOptions, TransferLimits};
@@ -33,7 +33,7 @@ fn options(scratch: &Scratch) -> StoreOptions {
         checkpoint_path: scratch.0.join("checkpoint-1"),
         segment_size_bytes: SEGMENT_BYTES,
         consume_queue_file_size_bytes: 20 * 100,
-        flush_mode: FlushMode::Sync,
+        flush_mode: FlushMode::Sync(SyncMethod::WriteThrough),
         hot_window_bytes: 16 * 1024,
         unwritten_bytes_max: 1 << 20,
         store_host: SocketAddr::from(([127, 0, 0, 1], 10911)),

@@ -20,13 +20,13 @@ use std::time::Duration;
 
 use super::consumer_offset::OwnedOffsets;
 use super::{BrokerContext, DataShard, ParkedPulls};
-use crate::config::{BrokerSettings, FlushDiskType, StoreConfig};
+use crate::config::{BrokerSettings, FlushDiskType, StoreConfig, SyncFlushMethod};
 use crate::limits;
 use crate::net;
 use crate::runtime::{self, BackgroundQueue, DmaStorage, Mesh};
 use crate::shards::messages::ShardMessage;
 use crate::shards::{control, namesrv, routing};
-use crate::store::commit_log::FlushMode;
+use crate::store::commit_log::{FlushMode, SyncMethod};
 use crate::store::retention::RetentionPolicy;
 use crate::store::root::StoreRoot;
 use crate::store::shard_store::{ShardStore, StoreOptions, TransferLimits};
@@ -128,7 +128,10 @@ fn physical_memory_bytes() -> u64 {
 fn flush_mode(store: &StoreConfig, slave: bool) -> FlushMode {
     let least_pages = u64::from(store.flush_commit_log_least_pages);
     match (store.flush_disk_type, slave) {
-        (FlushDiskType::SyncFlush, false) => FlushMode::Sync,
+        (FlushDiskType::SyncFlush, false) => FlushMode::Sync(match store.sync_flush_method {
+            SyncFlushMethod::WriteThrough => SyncMethod::WriteThrough,
+            SyncFlushMethod::Fdatasync => SyncMethod::Fdatasync,
+        }),
         (FlushDiskType::SyncFlush, true) => FlushMode::Async {
             interval_ms: limits::SLAVE_SYNC_INTERVAL_MS,
             least_pages: limits::SLAVE_FLUSH_LEAST_PAGES,
@@ -396,7 +399,7 @@ mod tests {
     #[test]
     fn a_slave_flushes_in_large_pieces_and_syncs_on_an_interval_as_a_java_slave() {
         let master_sync = store_config("flushDiskType=SYNC_FLUSH\n");
-        assert_eq!(flush_mode(&master_sync, false), FlushMode::Sync);
+        assert_eq!(flush_mode(&master_sync, false), FlushMode::Sync(SyncMethod::WriteThrough));
         assert_eq!(
             flush_mode(&master_sync, true),
             FlushMode::Async {
@@ -417,5 +420,24 @@ mod tests {
         // A slave configured for larger pieces keeps them.
         let large = store_config("flushDiskType=ASYNC_FLUSH\nflushCommitLogLeastPages=4096\n");
         assert!(matches!(flush_mode(&large, true), FlushMode::Async { least_pages: 4096, .. }));
+    }
+
+    #[test]
+    fn a_sync_flush_master_commits_by_the_configured_method() {
+        let fdatasync = store_config("flushDiskType=SYNC_FLUSH\nsyncFlushMethod=FDATASYNC\n");
+        assert_eq!(flush_mode(&fdatasync, false), FlushMode::Sync(SyncMethod::Fdatasync));
+        assert_eq!(flush_mode(&fdatasync, false).durability(), crate::runtime::Durability::OnSync);
+        let default = store_config("flushDiskType=SYNC_FLUSH\n");
+        assert_eq!(flush_mode(&default, false).durability(), crate::runtime::Durability::OnWrite);
+        let scratch = crate::store::temp_directory::TempDirectory::new("boot", "sync-method");
+        std::fs::create_dir_all(&scratch.0).unwrap();
+        let path = scratch.0.join("broker.properties");
+        std::fs::write(&path, "flushDiskType=SYNC_FLUSH\nsyncFlushMethod=O_DSYNC\n").unwrap();
+        let error =
+            crate::config::load_broker(Some(&path), &crate::config::Overrides::default()).unwrap_err().to_string();
+        assert!(
+            error.contains("syncFlushMethod") && error.contains("O_DSYNC") && error.contains("broker.properties:2"),
+            "{error}"
+        );
     }
 }

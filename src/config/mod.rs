@@ -24,7 +24,7 @@ use std::path::PathBuf;
 
 pub use load::{load_broker, load_namesrv, CONFIG_FILE_BYTES_MAX};
 pub use report::{ConfigError, ConfigErrorKind, Origin, Severity, Warning};
-pub use typed::{BrokerConfig, BrokerRole, FlushDiskType, NamesrvConfig, NetConfig, StoreConfig};
+pub use typed::{BrokerConfig, BrokerRole, FlushDiskType, NamesrvConfig, NetConfig, StoreConfig, SyncFlushMethod};
 
 use effective::Values;
 use schema::Process;

@@ -67,6 +67,23 @@ impl FlushDiskType {
     }
 }
 
+/// `syncFlushMethod` (ringmq): how a SYNC_FLUSH commit is made durable.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SyncFlushMethod {
+    WriteThrough,
+    Fdatasync,
+}
+
+impl SyncFlushMethod {
+    pub fn from_text(text: &str) -> Option<SyncFlushMethod> {
+        match text {
+            "WRITE_THROUGH" => Some(SyncFlushMethod::WriteThrough),
+            "FDATASYNC" => Some(SyncFlushMethod::Fdatasync),
+            _ => None,
+        }
+    }
+}
+
 /// Java's getter clamps the register period to this range (ms).
 pub const REGISTER_NAME_SERVER_PERIOD_MS_MIN: i64 = 10_000;
 pub const REGISTER_NAME_SERVER_PERIOD_MS_MAX: i64 = 60_000;
@@ -279,6 +296,8 @@ pub struct StoreConfig {
     pub cq_file_size_bytes: u64,
     /// `flushDiskType`.
     pub flush_disk_type: FlushDiskType,
+    /// `syncFlushMethod` (ringmq).
+    pub sync_flush_method: SyncFlushMethod,
     /// `flushIntervalCommitLog`.
     pub flush_interval_commit_log_ms: u64,
     /// `flushCommitLogLeastPages` (4 KiB pages).
@@ -343,6 +362,9 @@ impl StoreConfig {
                 * CQ_UNIT_SIZE_BYTES,
             flush_disk_type: values.parse("flushDiskType", |text| {
                 FlushDiskType::from_java(text).ok_or_else(|| "ASYNC_FLUSH or SYNC_FLUSH".to_owned())
+            })?,
+            sync_flush_method: values.parse("syncFlushMethod", |text| {
+                SyncFlushMethod::from_text(text).ok_or_else(|| "WRITE_THROUGH or FDATASYNC".to_owned())
             })?,
             flush_interval_commit_log_ms: values.u64("flushIntervalCommitLog")?,
             flush_commit_log_least_pages: values.u32("flushCommitLogLeastPages")?,
@@ -541,6 +563,7 @@ mod tests {
         assert_eq!(store.segment_size_bytes, 1 << 30);
         assert_eq!(store.cq_file_size_bytes, 6_000_000);
         assert_eq!(store.flush_disk_type, FlushDiskType::AsyncFlush);
+        assert_eq!(store.sync_flush_method, SyncFlushMethod::WriteThrough);
         assert_eq!(store.delete_when_hours, vec![4]);
         assert_eq!(store.file_reserved_time_hours, 72);
         assert_eq!(store.disk_max_used_space_ratio_percent, 75);

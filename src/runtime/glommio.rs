@@ -506,7 +506,7 @@ pub fn cpu_count() -> usize {
 
 use std::path::{Path, PathBuf};
 
-use super::storage::{SegmentFile, Storage};
+use super::storage::{Durability, SegmentFile, Storage};
 
 /// Production storage: glommio's `DmaFile` (O_DIRECT, io_uring). No page cache, no mmap.
 #[derive(Clone, Copy, Default)]
@@ -515,6 +515,8 @@ pub struct DmaStorage;
 /// An open O_DIRECT file.
 pub struct DmaFile {
     file: ::glommio::io::DmaFile,
+    /// A second handle without O_DSYNC, for `write_unsynced_at` on a `Durability::OnWrite` file.
+    unsynced: Option<::glommio::io::DmaFile>,
 }
 
 /// DMA-aligned memory from the executor's registered pool.
@@ -536,18 +538,23 @@ fn glommio_error(error: ::glommio::GlommioError<()>) -> io::Error {
 impl Storage for DmaStorage {
     type File = DmaFile;
 
-    async fn open(&self, path: &Path, create: bool) -> io::Result<DmaFile> {
+    async fn open(&self, path: &Path, create: bool, durability: Durability) -> io::Result<DmaFile> {
         if let Some(directory) = path.parent() {
             keep_off_the_poll_ring(directory).await;
         }
-        let file = ::glommio::io::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(create)
-            .dma_open(path)
-            .await
-            .map_err(glommio_error)?;
-        Ok(DmaFile { file })
+        let mut options = ::glommio::io::OpenOptions::new();
+        options.read(true).write(true).create(create);
+        if durability == Durability::OnWrite {
+            options.custom_flags(libc::O_DSYNC);
+        }
+        let file = options.dma_open(path).await.map_err(glommio_error)?;
+        let unsynced = match durability {
+            Durability::OnSync => None,
+            Durability::OnWrite => Some(
+                ::glommio::io::OpenOptions::new().read(true).write(true).dma_open(path).await.map_err(glommio_error)?,
+            ),
+        };
+        Ok(DmaFile { file, unsynced })
     }
 
     async fn remove(&self, path: &Path) -> io::Result<()> {
@@ -651,6 +658,15 @@ pub fn probing_the_poll_ring() -> bool {
     PROBING_THE_POLL_RING.get()
 }
 
+async fn write_whole(file: &::glommio::io::DmaFile, buffer: DmaBuffer, position: u64) -> io::Result<()> {
+    let length = buffer.0.len();
+    let written = file.write_at(buffer.0, position).await.map_err(glommio_error)?;
+    if written != length {
+        return Err(io::Error::new(io::ErrorKind::WriteZero, format!("short write: {written} of {length}")));
+    }
+    Ok(())
+}
+
 impl SegmentFile for DmaFile {
     type Buffer = DmaBuffer;
 
@@ -665,12 +681,11 @@ impl SegmentFile for DmaFile {
     }
 
     async fn write_at(&self, buffer: DmaBuffer, position: u64) -> io::Result<()> {
-        let length = buffer.0.len();
-        let written = self.file.write_at(buffer.0, position).await.map_err(glommio_error)?;
-        if written != length {
-            return Err(io::Error::new(io::ErrorKind::WriteZero, format!("short write: {written} of {length}")));
-        }
-        Ok(())
+        write_whole(&self.file, buffer, position).await
+    }
+
+    async fn write_unsynced_at(&self, buffer: DmaBuffer, position: u64) -> io::Result<()> {
+        write_whole(self.unsynced.as_ref().unwrap_or(&self.file), buffer, position).await
     }
 
     async fn read_at(&self, position: u64, size_bytes: usize) -> io::Result<Vec<u8>> {
@@ -935,7 +950,7 @@ mod tests {
         let (poll_ring_writes, all_writes) = spawn_executor("poll-ring", None, {
             let path = path.clone();
             move || async move {
-                let file = DmaStorage.open(&path, true).await.unwrap();
+                let file = DmaStorage.open(&path, true, Durability::OnSync).await.unwrap();
                 let mut buffer = file.alloc_buffer(4096);
                 buffer.as_mut().fill(7);
                 file.write_at(buffer, 0).await.unwrap();
@@ -972,7 +987,7 @@ mod tests {
         spawn_executor("sparse", None, {
             let path = path.clone();
             move || async move {
-                let file = DmaStorage.open(&path, true).await.unwrap();
+                let file = DmaStorage.open(&path, true, Durability::OnSync).await.unwrap();
                 file.extend(SEGMENT_BYTES).await.unwrap();
                 let mut buffer = file.alloc_buffer(1 << 20);
                 buffer.as_mut().fill(7);

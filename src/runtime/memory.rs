@@ -14,7 +14,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
-use super::storage::{SegmentFile, Storage};
+use super::storage::{Durability, SegmentFile, Storage};
 
 const ALIGNMENT_BYTES: u64 = 4096;
 
@@ -88,6 +88,7 @@ pub struct MemoryStorage {
 pub struct MemoryFile {
     disk: Rc<RefCell<Disk>>,
     state: Rc<RefCell<FileState>>,
+    durability: Durability,
 }
 
 impl MemoryStorage {
@@ -105,7 +106,7 @@ impl MemoryStorage {
         self.disk.borrow_mut().fail_writes = fail;
     }
 
-    /// fdatasync calls so far.
+    /// fdatasync calls so far (a `Durability::OnWrite` write counts as none).
     pub fn sync_count(&self) -> u64 {
         self.disk.borrow().sync_count
     }
@@ -178,7 +179,7 @@ fn eio() -> io::Error {
 impl Storage for MemoryStorage {
     type File = MemoryFile;
 
-    async fn open(&self, path: &Path, create: bool) -> io::Result<MemoryFile> {
+    async fn open(&self, path: &Path, create: bool, durability: Durability) -> io::Result<MemoryFile> {
         let mut disk = self.disk.borrow_mut();
         let state = match disk.files.get(path) {
             Some(state) => state.clone(),
@@ -190,7 +191,7 @@ impl Storage for MemoryStorage {
             }
             None => return Err(io::Error::from(io::ErrorKind::NotFound)),
         };
-        Ok(MemoryFile { disk: self.disk.clone(), state })
+        Ok(MemoryFile { disk: self.disk.clone(), state, durability })
     }
 
     async fn remove(&self, path: &Path) -> io::Result<()> {
@@ -233,6 +234,22 @@ impl AsMut<[u8]> for MemoryBuffer {
     }
 }
 
+impl MemoryFile {
+    async fn write(&self, buffer: MemoryBuffer, position: u64) -> io::Result<()> {
+        assert_eq!(position % ALIGNMENT_BYTES, 0, "unaligned O_DIRECT write");
+        if self.disk.borrow().fail_writes {
+            return Err(eio());
+        }
+        let in_flight = InFlight {
+            disk: self.disk.clone(),
+            late: Some(LateWrite { state: self.state.clone(), position, bytes: buffer.0 }),
+        };
+        futures_lite::future::yield_now().await;
+        in_flight.land();
+        Ok(())
+    }
+}
+
 impl SegmentFile for MemoryFile {
     type Buffer = MemoryBuffer;
 
@@ -247,18 +264,20 @@ impl SegmentFile for MemoryFile {
         MemoryBuffer(vec![0xA5; size_bytes])
     }
 
+    /// On a `Durability::OnWrite` file the write lands as a write followed by an fdatasync of
+    /// the file (O_DSYNC's definition): what landed before it is kept too.
     async fn write_at(&self, buffer: MemoryBuffer, position: u64) -> io::Result<()> {
-        assert_eq!(position % ALIGNMENT_BYTES, 0, "unaligned O_DIRECT write");
-        if self.disk.borrow().fail_writes {
-            return Err(eio());
+        self.write(buffer, position).await?;
+        if self.durability == Durability::OnWrite {
+            let mut state = self.state.borrow_mut();
+            state.synced = state.current.clone();
+            state.unsynced.clear();
         }
-        let in_flight = InFlight {
-            disk: self.disk.clone(),
-            late: Some(LateWrite { state: self.state.clone(), position, bytes: buffer.0 }),
-        };
-        futures_lite::future::yield_now().await;
-        in_flight.land();
         Ok(())
+    }
+
+    async fn write_unsynced_at(&self, buffer: MemoryBuffer, position: u64) -> io::Result<()> {
+        self.write(buffer, position).await
     }
 
     async fn read_at(&self, position: u64, size_bytes: usize) -> io::Result<Vec<u8>> {

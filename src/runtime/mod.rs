@@ -91,4 +91,4 @@ mod storage;
 
 pub use self::glommio::DmaStorage;
 pub use memory::{MemoryFile, MemoryStorage};
-pub use storage::{SegmentFile, Storage};
+pub use storage::{Durability, SegmentFile, Storage};

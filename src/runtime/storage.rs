@@ -7,12 +7,22 @@ use std::future::Future;
 use std::io;
 use std::path::{Path, PathBuf};
 
+/// When a segment file's writes are durable.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Durability {
+    /// After an fdatasync that follows them (O_DIRECT).
+    OnSync,
+    /// When they complete (O_DIRECT | O_DSYNC: "as though each write were followed by an
+    /// fdatasync"), so a SYNC_FLUSH commit is one I/O instead of a write and an fdatasync.
+    OnWrite,
+}
+
 /// A directory of files.
 pub trait Storage: Clone + 'static {
     type File: SegmentFile;
 
     /// Opens `path` for reading and writing, creating it when `create` is set.
-    fn open(&self, path: &Path, create: bool) -> impl Future<Output = io::Result<Self::File>>;
+    fn open(&self, path: &Path, create: bool, durability: Durability) -> impl Future<Output = io::Result<Self::File>>;
 
     /// Removes a file.
     fn remove(&self, path: &Path) -> impl Future<Output = io::Result<()>>;
@@ -51,6 +61,12 @@ pub trait SegmentFile: 'static {
 
     /// Writes the whole buffer at `position` (aligned).
     fn write_at(&self, buffer: Self::Buffer, position: u64) -> impl Future<Output = io::Result<()>>;
+
+    /// Writes like [`SegmentFile::write_at`] but never waits for the device to make the bytes
+    /// durable, whatever the file's [`Durability`]: for the zeros written ahead of the records,
+    /// whose loss in a crash harms nothing (a record written over them later syncs their
+    /// blocks' allocation with it).
+    fn write_unsynced_at(&self, buffer: Self::Buffer, position: u64) -> impl Future<Output = io::Result<()>>;
 
     /// Reads `size_bytes` at `position` (any alignment); short only at the end of the file.
     fn read_at(&self, position: u64, size_bytes: usize) -> impl Future<Output = io::Result<Vec<u8>>>;

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::time::Duration;
 
-use super::commit_log::FlushMode;
+use super::commit_log::{FlushMode, SyncMethod};
 use super::root::StoreRoot;
 use super::shard_store::{MessageToStore, ShardStore, StoreOptions};
 use crate::protocol::message::crc32;
@@ -42,7 +42,7 @@ fn store_options(directory: &Path, segment_size_bytes: u64, root: &StoreRoot) ->
         checkpoint_path: root.checkpoint_path(0),
         segment_size_bytes,
         consume_queue_file_size_bytes: 20 * 1024,
-        flush_mode: FlushMode::Sync,
+        flush_mode: FlushMode::Sync(SyncMethod::Fdatasync),
         hot_window_bytes: 8 << 20,
         unwritten_bytes_max: 64 << 20,
         store_host: SocketAddr::from(([127, 0, 0, 1], 10911)),

@@ -30,7 +30,7 @@ use bytes::{Bytes, BytesMut};
 use futures_channel::oneshot;
 
 use crate::protocol::record::{self, BLANK_SIZE_BYTES};
-use crate::runtime::Storage;
+use crate::runtime::{Durability, Storage};
 use crate::store::cold_read::{self, ColdBlocks};
 use crate::store::record_arena::RecordArena;
 
@@ -38,11 +38,30 @@ use crate::store::record_arena::RecordArena;
 /// the shard id in the top bits (`store::offsets`).
 pub type Position = u64;
 
+/// How a SYNC_FLUSH commit makes its records durable (`syncFlushMethod`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SyncMethod {
+    /// The records are written through O_DSYNC handles: one I/O per commit, no fdatasync.
+    WriteThrough,
+    /// The records are written, then the segment is fdatasynced (Java's GroupCommitService).
+    Fdatasync,
+}
+
+impl FlushMode {
+    /// How the log's segment files are opened.
+    pub fn durability(self) -> Durability {
+        match self {
+            FlushMode::Sync(SyncMethod::WriteThrough) => Durability::OnWrite,
+            FlushMode::Sync(SyncMethod::Fdatasync) | FlushMode::Async { .. } => Durability::OnSync,
+        }
+    }
+}
+
 /// How durability resolves.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FlushMode {
-    /// Replies wait for fdatasync (group commit).
-    Sync,
+    /// Replies wait until their records are durable (group commit), made so by `SyncMethod`.
+    Sync(SyncMethod),
     /// Replies go out at `appended`; the flusher writes when `least_pages` pages are pending or
     /// every `interval_ms`, and syncs at least every `thorough_interval_ms`.
     Async { interval_ms: u64, least_pages: u64, thorough_interval_ms: u64 },
@@ -710,7 +729,7 @@ mod tests {
             segment_size_bytes: 1 << 20,
             hot_window_bytes: 64 << 20,
             unwritten_bytes_max: 64 << 20,
-            flush_mode: FlushMode::Sync,
+            flush_mode: FlushMode::Sync(SyncMethod::WriteThrough),
         };
         let mut log = CommitLog::at(options, MemoryStorage::new(), BTreeSet::new(), 0, Vec::new());
         let faulted_in_chunk_count = log.arena.allocated_chunk_count();
@@ -741,7 +760,7 @@ mod tests {
             segment_size_bytes: 4 << 20,
             hot_window_bytes: 64 << 20,
             unwritten_bytes_max: 64 << 20,
-            flush_mode: FlushMode::Sync,
+            flush_mode: FlushMode::Sync(SyncMethod::WriteThrough),
         };
         let mut log = CommitLog::at(options, MemoryStorage::new(), BTreeSet::new(), 0, Vec::new());
         let mut positions = Vec::new();

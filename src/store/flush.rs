@@ -2,13 +2,15 @@
 //!
 //! One flusher per shard, and it is the only writer of the log: writes never overlap each
 //! other. Appends go on during its awaits; they land past the target of the write in progress
-//! and ride the next one. Under SYNC_FLUSH the loop is a pipelined group commit: while the
-//! fdatasync of batch N is in flight, the records that arrive are written (batch N+1), so the
-//! next fdatasync starts as soon as N's returns, and it covers only what was written before it
-//! began. `synced` advances to that mark and releases every waiter at or below it. There is no
-//! fixed linger: the batch is whatever arrived during the previous sync, so it grows with load
-//! and shrinks to one record when idle. Measured: written-then-synced in turn, 4 senders × 32
-//! in flight got 16 messages per fdatasync and 0.54 of ASYNC_FLUSH throughput (tuning.md).
+//! and ride the next one. Under SYNC_FLUSH a commit is a group commit by one of two methods
+//! (`SyncMethod`, `syncFlushMethod`). There is no fixed linger in either: the batch is whatever
+//! arrived during the previous commit, so it grows with load and shrinks to one record when
+//! idle, and `synced` advances to its end and releases every waiter at or below it.
+//! - `WriteThrough` (default): segments are opened O_DSYNC, so a write is durable when it
+//!   completes; a commit is one write of everything appended (`run_write_through`).
+//! - `Fdatasync`: a pipelined write then fdatasync. While the fdatasync of batch N is in flight,
+//!   the records that arrive are written (batch N+1), so the next fdatasync starts as soon as
+//!   N's returns, and it covers only what was written before it began (`run_sync`).
 //!
 //! A failed write or fdatasync is fatal for the store: after it the state of the device is
 //! unknown, so no later sync can be trusted to report success (the fsyncgate lesson). The log
@@ -22,8 +24,8 @@ use std::rc::Rc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use super::commit_log::{CommitLog, FlushMode, FlusherStep, Position};
-use crate::runtime::{self, SegmentFile, Storage};
+use super::commit_log::{CommitLog, FlushMode, FlusherStep, Position, SyncMethod};
+use crate::runtime::{self, Durability, SegmentFile, Storage};
 
 const BLOCK_BYTES: u64 = 4096;
 
@@ -76,18 +78,19 @@ pub(crate) async fn open_segment<S: Storage>(
     log: &RefCell<CommitLog<S>>,
     position: Position,
 ) -> io::Result<Rc<S::File>> {
-    let (start, path, exists, size, open) = {
+    let (start, path, exists, size, open, durability) = {
         let log = log.borrow();
         let start = log.segment_start_of(position);
         if let Some(file) = log.files.get(&start) {
             return Ok(file.clone());
         }
         let exists = log.segment_starts.contains(&start);
-        (start, log.segment_path(start), exists, log.options.segment_size_bytes, log.storage_handle())
+        let durability = log.options.flush_mode.durability();
+        (start, log.segment_path(start), exists, log.options.segment_size_bytes, log.storage_handle(), durability)
     };
     log.borrow_mut().note_flusher_step(FlusherStep::Opening, 0);
     open.create_directory(path.parent().expect("segments live in a directory"))?;
-    let file = open.open(&path, !exists).await?;
+    let file = open.open(&path, !exists, durability).await?;
     if !exists {
         // Full size but sparse: blocks come with the zeros written ahead (`zero_ahead`).
         file.extend(size).await?;
@@ -129,14 +132,14 @@ pub async fn flush<S: Storage>(log: &RefCell<CommitLog<S>>, sync: bool) -> Resul
     if sync {
         // The zeros for later records travel beside the fdatasync: no record write is in
         // flight, so they cannot overlap one, and the waiters do not wait for them.
-        let (synced, zeroed) = futures_lite::future::zip(sync_segments(log), zero_ahead(log, budget)).await;
+        let (synced, zeroed) = futures_lite::future::zip(sync_segments(log), zero_ahead(log, budget, 0)).await;
         synced?;
         zeroed?;
     } else {
         // ASYNC_FLUSH under steady load never idles, so without this only its thorough syncs
         // refilled the zeros, and its writes ran into holes, which ext4 allocates and
         // io_uring hands to a worker thread.
-        zero_ahead(log, budget).await?;
+        zero_ahead(log, budget, 0).await?;
     }
     log.borrow_mut().evict_hot();
     Ok(())
@@ -152,15 +155,21 @@ fn zero_budget<S: Storage>(log: &CommitLog<S>, flushed_bytes: u64) -> u64 {
     }
 }
 
-/// Writes up to `budget_bytes` of zeros past `written` (never past `ZERO_AHEAD_BYTES` ahead),
-/// creating the next segment when the current one is done. Only the flusher calls it, between
-/// record writes, so a zero block is never in flight together with a record write to it.
-pub async fn zero_ahead<S: Storage>(log: &RefCell<CommitLog<S>>, budget_bytes: u64) -> Result<(), String> {
+/// Writes up to `budget_bytes` of zeros past `written` and `floor` (never past
+/// `ZERO_AHEAD_BYTES` ahead of `written`), creating the next segment when the current one is
+/// done. Only the flusher calls it, so a zero block is never in flight together with a record
+/// write to it: between record writes, or beside one that ends at or before `floor`. Zeros
+/// need no durability (`write_unsynced_at`).
+pub async fn zero_ahead<S: Storage>(
+    log: &RefCell<CommitLog<S>>,
+    budget_bytes: u64,
+    floor: Position,
+) -> Result<(), String> {
     let mut budget = budget_bytes;
     while budget > 0 {
         let (start, end) = {
             let log = log.borrow();
-            let start = log.zeroed.max(align_up(log.written));
+            let start = log.zeroed.max(align_up(log.written.max(floor)));
             if start >= log.written + ZERO_AHEAD_BYTES {
                 return Ok(());
             }
@@ -174,7 +183,7 @@ pub async fn zero_ahead<S: Storage>(log: &RefCell<CommitLog<S>>, budget_bytes: u
         let segment_start = log.borrow().segment_start_of(start);
         let buffer = file.alloc_buffer((end - start) as usize);
         log.borrow_mut().note_flusher_step(FlusherStep::Zeroing, end - start);
-        if let Err(error) = file.write_at(buffer, start - segment_start).await {
+        if let Err(error) = file.write_unsynced_at(buffer, start - segment_start).await {
             return Err(fail(log, format!("zeroing segment {segment_start} at {start} failed: {error}")));
         }
         let mut log = log.borrow_mut();
@@ -224,6 +233,7 @@ async fn write_records<S: Storage>(
     }
     let (writes, tail_block) = plan_writes(&log.borrow(), written, target, &segments);
     log.borrow_mut().note_flusher_step(FlusherStep::Writing, target - written);
+    let write_count = writes.len() as u64;
     // All pieces in flight at once (they never overlap): one after another, each piece waited
     // for a turn of the shard's run loop, and under a storm of sends refused as busy the
     // flusher crawled at ~15 writes/s while the disk idled (issue 6 notes). Every write is
@@ -242,8 +252,18 @@ async fn write_records<S: Storage>(
     log.written = target;
     log.zeroed = log.zeroed.max(align_up(target));
     log.tail_block = tail_block;
-    for start in segments {
-        log.unsynced_segments.insert(start, target);
+    match log.options.flush_mode.durability() {
+        Durability::OnSync => {
+            for start in segments {
+                log.unsynced_segments.insert(start, target);
+            }
+        }
+        Durability::OnWrite => {
+            // Each write was durable when it completed: a device cache flush apiece.
+            log.sync_count += write_count;
+            log.synced = target;
+            log.release_waiters();
+        }
     }
     log.assert_invariants();
     Ok(())
@@ -413,7 +433,8 @@ impl<S: Storage, P: Fn(&CommitLog<S>) -> bool> Future for WaitFor<'_, S, P> {
 pub async fn run<S: Storage>(log: Rc<RefCell<CommitLog<S>>>, stop: Rc<std::cell::Cell<bool>>) {
     let mode = log.borrow().options.flush_mode;
     match mode {
-        FlushMode::Sync => run_sync(&log, &stop).await,
+        FlushMode::Sync(SyncMethod::Fdatasync) => run_sync(&log, &stop).await,
+        FlushMode::Sync(SyncMethod::WriteThrough) => run_write_through(&log, &stop).await,
         FlushMode::Async { interval_ms, least_pages, thorough_interval_ms } => {
             let thresholds = AsyncThresholds {
                 interval: Duration::from_millis(interval_ms.max(1)),
@@ -455,7 +476,7 @@ async fn idle<S: Storage>(
             futures_lite::future::or(WaitFor { log, ready }, runtime::sleep(wake_after)).await;
             return Ok(());
         }
-        zero_ahead(log, ZERO_CHUNK_BYTES).await?;
+        zero_ahead(log, ZERO_CHUNK_BYTES, 0).await?;
     }
 }
 
@@ -467,6 +488,40 @@ async fn run_sync<S: Storage>(log: &RefCell<CommitLog<S>>, stop: &std::cell::Cel
         }
         if log.borrow().appended > log.borrow().synced && group_commit(log).await.is_err() {
             return;
+        }
+        if stop.get() && !log.borrow().flush_pending() {
+            return;
+        }
+    }
+}
+
+/// SYNC_FLUSH through O_DSYNC handles: a write is durable when it completes, so a commit is one
+/// write of everything appended, and the records that arrive meanwhile ride the next one.
+/// Writes go one at a time: two in flight could both hold the partial tail block, and the
+/// device may land them in either order. The zeros for later records go beside the write, past
+/// its end, through the handle without O_DSYNC.
+///
+/// Measured against write + fdatasync (`run_sync`) in one sitting (tuning.md,
+/// `syncFlushMethod`): the fdatasync is one more I/O, and io_uring hands it to a worker thread.
+async fn run_write_through<S: Storage>(log: &RefCell<CommitLog<S>>, stop: &std::cell::Cell<bool>) {
+    loop {
+        let pending = |log: &CommitLog<S>| log.appended > log.written;
+        if idle(log, pending, Duration::from_millis(100)).await.is_err() {
+            return;
+        }
+        let (written, target) = {
+            let log = log.borrow();
+            (log.written, log.appended)
+        };
+        if target > written {
+            let zero_budget = zero_budget(&log.borrow(), target - written);
+            let (committed, zeroed) =
+                futures_lite::future::zip(write_range(log, written, target), zero_ahead(log, zero_budget, target))
+                    .await;
+            if committed.and(zeroed).is_err() {
+                return;
+            }
+            log.borrow_mut().evict_hot();
         }
         if stop.get() && !log.borrow().flush_pending() {
             return;
@@ -495,7 +550,7 @@ async fn group_commit<S: Storage>(log: &RefCell<CommitLog<S>>) -> Result<(), Str
         result
     };
     let overlapping = async {
-        zero_ahead(log, zero_budget).await?;
+        zero_ahead(log, zero_budget, 0).await?;
         loop {
             let ready = |log: &CommitLog<S>| log.appended > log.written || log.failure.is_some() || sync_done.get();
             WaitFor { log, ready }.await;

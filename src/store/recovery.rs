@@ -247,7 +247,7 @@ async fn cut_at<S: Storage>(log: &mut CommitLog<S>, end: Position) -> Result<(),
         let path = log.segment_path(start);
         let io_error =
             |error: std::io::Error| RecoveryError::Io { segment: segment_name(start), reason: error.to_string() };
-        let file = log.storage.open(&path, false).await.map_err(io_error)?;
+        let file = log.storage.open(&path, false, log.options.flush_mode.durability()).await.map_err(io_error)?;
         tail_block = file.read_at(block_start - start, (end - block_start) as usize).await.map_err(io_error)?;
         tail_block.resize((end - block_start) as usize, 0);
         let free_from = end.div_ceil(4096) * 4096 - start;
