@@ -85,6 +85,9 @@ struct StoreCheckArgs {
     /// Stop after this many acknowledged records
     #[arg(long)]
     records: Option<u64>,
+    /// How a commit is made durable: WRITE_THROUGH or FDATASYNC (as `syncFlushMethod`)
+    #[arg(long, default_value = "WRITE_THROUGH")]
+    sync_method: String,
 }
 
 #[derive(Args, Debug)]
@@ -148,12 +151,21 @@ fn main() -> ExitCode {
         },
         Command::StoreCheck(args) => {
             launch::init_logging();
+            let sync_method = match args.sync_method.as_str() {
+                "WRITE_THROUGH" => ringmq::store::commit_log::SyncMethod::WriteThrough,
+                "FDATASYNC" => ringmq::store::commit_log::SyncMethod::Fdatasync,
+                other => {
+                    eprintln!("--sync-method {other}: expected WRITE_THROUGH or FDATASYNC");
+                    return ExitCode::from(2);
+                }
+            };
             let options = ringmq::store::check::CheckOptions {
                 directory: args.dir,
                 writers: args.writers,
                 body_size_bytes: args.body_bytes,
                 segment_size_bytes: args.segment_bytes,
                 records_max: args.records,
+                sync_method,
             };
             launch::run_store_check(&args.mode, options, args.acks)
         }

@@ -2,7 +2,7 @@
 //! to operators who want to try their own disks.
 //!
 //! `write` appends under SYNC_FLUSH from several concurrent writers and prints one line per
-//! acknowledged record, only after its fdatasync completed:
+//! acknowledged record, only after its commit completed (the O_DSYNC write, or the fdatasync):
 //! `ACK <commit log offset> <size> <topic> <queue id> <queue offset> <crc32 of the record>`.
 //! Kill it at any moment (SIGKILL), then `verify` recovers the store and checks that every
 //! acknowledged record is there byte for byte and that its consume queue points at it.
@@ -31,9 +31,11 @@ pub struct CheckOptions {
     pub segment_size_bytes: u64,
     /// Stop after this many acknowledged records (None: until killed).
     pub records_max: Option<u64>,
+    /// How a commit is made durable (`syncFlushMethod`).
+    pub sync_method: SyncMethod,
 }
 
-fn store_options(directory: &Path, segment_size_bytes: u64, root: &StoreRoot) -> StoreOptions {
+fn store_options(directory: &Path, segment_size_bytes: u64, sync_method: SyncMethod, root: &StoreRoot) -> StoreOptions {
     StoreOptions {
         shard: 0,
         root: directory.to_path_buf(),
@@ -42,7 +44,7 @@ fn store_options(directory: &Path, segment_size_bytes: u64, root: &StoreRoot) ->
         checkpoint_path: root.checkpoint_path(0),
         segment_size_bytes,
         consume_queue_file_size_bytes: 20 * 1024,
-        flush_mode: FlushMode::Sync(SyncMethod::Fdatasync),
+        flush_mode: FlushMode::Sync(sync_method),
         hot_window_bytes: 8 << 20,
         unwritten_bytes_max: 64 << 20,
         store_host: SocketAddr::from(([127, 0, 0, 1], 10911)),
@@ -63,7 +65,7 @@ fn body_of(writer: usize, sequence: u64, size_bytes: usize) -> Vec<u8> {
 
 async fn open_store(options: &CheckOptions) -> Result<(StoreRoot, Rc<ShardStore<DmaStorage>>), String> {
     let root = StoreRoot::open(&options.directory, 1).map_err(|error| error.to_string())?;
-    let store_options = store_options(&options.directory, options.segment_size_bytes, &root);
+    let store_options = store_options(&options.directory, options.segment_size_bytes, options.sync_method, &root);
     let store = ShardStore::open(DmaStorage, store_options, root.was_unclean, |_, _| true)
         .await
         .map_err(|error| error.to_string())?;
