@@ -10,7 +10,7 @@
 //!   completes; a commit is one write of everything appended (`run_write_through`).
 //! - `Fdatasync`: a pipelined write then fdatasync. While the fdatasync of batch N is in flight,
 //!   the records that arrive are written (batch N+1), so the next fdatasync starts as soon as
-//!   N's returns, and it covers only what was written before it began (`run_sync`).
+//!   N's returns, and it covers only what was written before it began (`run_fdatasync`).
 //!
 //! A failed write or fdatasync is fatal for the store: after it the state of the device is
 //! unknown, so no later sync can be trusted to report success (the fsyncgate lesson). The log
@@ -433,7 +433,7 @@ impl<S: Storage, P: Fn(&CommitLog<S>) -> bool> Future for WaitFor<'_, S, P> {
 pub async fn run<S: Storage>(log: Rc<RefCell<CommitLog<S>>>, stop: Rc<std::cell::Cell<bool>>) {
     let mode = log.borrow().options.flush_mode;
     match mode {
-        FlushMode::Sync(SyncMethod::Fdatasync) => run_sync(&log, &stop).await,
+        FlushMode::Sync(SyncMethod::Fdatasync) => run_fdatasync(&log, &stop).await,
         FlushMode::Sync(SyncMethod::WriteThrough) => run_write_through(&log, &stop).await,
         FlushMode::Async { interval_ms, least_pages, thorough_interval_ms } => {
             let thresholds = AsyncThresholds {
@@ -480,7 +480,7 @@ async fn idle<S: Storage>(
     }
 }
 
-async fn run_sync<S: Storage>(log: &RefCell<CommitLog<S>>, stop: &std::cell::Cell<bool>) {
+async fn run_fdatasync<S: Storage>(log: &RefCell<CommitLog<S>>, stop: &std::cell::Cell<bool>) {
     loop {
         let pending = |log: &CommitLog<S>| log.appended > log.synced;
         if idle(log, pending, Duration::from_millis(100)).await.is_err() {
@@ -501,7 +501,7 @@ async fn run_sync<S: Storage>(log: &RefCell<CommitLog<S>>, stop: &std::cell::Cel
 /// device may land them in either order. The zeros for later records go beside the write, past
 /// its end, through the handle without O_DSYNC.
 ///
-/// Measured against write + fdatasync (`run_sync`) in one sitting (tuning.md,
+/// Measured against write + fdatasync (`run_fdatasync`) in one sitting (tuning.md,
 /// `syncFlushMethod`): the fdatasync is one more I/O, and io_uring hands it to a worker thread.
 async fn run_write_through<S: Storage>(log: &RefCell<CommitLog<S>>, stop: &std::cell::Cell<bool>) {
     loop {
