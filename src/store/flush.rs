@@ -98,6 +98,8 @@ pub(crate) async fn open_segment<S: Storage>(
     let file = Rc::new(file);
     let mut log = log.borrow_mut();
     log.segment_starts.insert(start);
+    // A write-through commit and the zeros beside it may both open a new segment at once: both
+    // create the same file (no O_EXCL, same size), and the cache keeps the first handle.
     Ok(log.files.entry(start).or_insert(file).clone())
 }
 
