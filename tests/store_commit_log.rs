@@ -19,7 +19,7 @@ use ringmq::protocol::message::crc32;
 use ringmq::protocol::record::{self, Record};
 use ringmq::runtime::MemoryStorage;
 use ringmq::store::commit_log::{
-    self, AppendError, CommitLog, CommitLogOptions, FlushMode, FlusherStep, Position, SyncMethod,
+    self, AppendError, CommitLog, CommitLogOptions, DurabilityError, FlushMode, FlusherStep, Position, SyncMethod,
 };
 use ringmq::store::flush;
 use ringmq::store::recovery::{self, RecoveryError, RecoveryMode};
@@ -227,6 +227,29 @@ fn a_corrupted_record_inside_synced_data_refuses_to_start() {
     let (reopened, seen) = open(&storage, RecoveryMode::Scan { from: 0, synced: 0 }).unwrap();
     assert_eq!(seen.len(), 4);
     assert_eq!(reopened.borrow().appended(), positions[4]);
+}
+
+/// SYNC_FLUSH deadlines are swept, not timed one by one: a wait past its deadline fails as
+/// timed out (FLUSH_DISK_TIMEOUT), the others stay until the sync releases them.
+#[test]
+fn a_durable_wait_past_its_deadline_times_out_and_the_others_still_complete() {
+    let storage = MemoryStorage::new();
+    let log = fresh(&storage);
+    append(&log, &body(0, 100));
+    let end = log.borrow().appended();
+    let now = std::time::Instant::now();
+    let mut late = log.borrow_mut().durable_by(end, Some(now));
+    let mut patient = log.borrow_mut().durable_by(end, Some(now + std::time::Duration::from_secs(60)));
+    let mut unbounded = log.borrow_mut().durable(end);
+    assert_eq!(log.borrow().next_deadline(), Some(now));
+    log.borrow_mut().expire_waiters(now);
+    assert_eq!(late.try_recv().unwrap(), Some(Err(DurabilityError::TimedOut)));
+    assert_eq!(patient.try_recv().unwrap(), None);
+    assert_eq!(log.borrow().next_deadline(), Some(now + std::time::Duration::from_secs(60)));
+    block_on(flush::flush(&log, true)).unwrap();
+    assert_eq!(patient.try_recv().unwrap(), Some(Ok(())));
+    assert_eq!(unbounded.try_recv().unwrap(), Some(Ok(())));
+    assert_eq!(log.borrow().next_deadline(), None);
 }
 
 #[test]

@@ -22,6 +22,7 @@ use crate::protocol::headers::{SendMessageRequestHeader, SendMessageResponseHead
 use crate::protocol::message::{property, sys_flag, tags_code, Properties};
 use crate::protocol::{message_id, request, response, Command, Header};
 use crate::shards::RequestError;
+use crate::store::commit_log::DurabilityError;
 use crate::store::shard_store::{MessageToStore, PutResult};
 
 /// `%RETRY%<group>`: where a consumer group's failed messages wait to be consumed again.
@@ -353,17 +354,10 @@ async fn wait_replicated(shard: &DataShard, end: crate::store::commit_log::Posit
 /// stored, the client treats the code as a soft status), a failed store SERVICE_NOT_AVAILABLE.
 async fn wait_durable(shard: &DataShard, results: &[PutResult]) -> i32 {
     let Some(last) = results.last() else { return response::SUCCESS };
-    let durable = shard.store.durable(last.end);
-    let timeout = shard.context.sync_flush_timeout;
-    let outcome = futures_lite::future::or(async { Some(durable.await) }, async {
-        crate::runtime::sleep(timeout).await;
-        None
-    })
-    .await;
-    match outcome {
-        Some(Ok(Ok(()))) => response::SUCCESS,
-        None => response::FLUSH_DISK_TIMEOUT,
-        Some(_) => response::SERVICE_NOT_AVAILABLE,
+    match shard.store.durable_within(last.end, shard.context.sync_flush_timeout).await {
+        Ok(Ok(())) => response::SUCCESS,
+        Ok(Err(DurabilityError::TimedOut)) => response::FLUSH_DISK_TIMEOUT,
+        Ok(Err(DurabilityError::Failed(_))) | Err(_) => response::SERVICE_NOT_AVAILABLE,
     }
 }
 

@@ -181,6 +181,9 @@ impl fmt::Display for ReplicaAppendError {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum DurabilityError {
     Failed(String),
+    /// Not synced by the deadline given to [`CommitLog::durable_by`] (FLUSH_DISK_TIMEOUT; the
+    /// record stays and is synced later).
+    TimedOut,
 }
 
 pub type DurableReceiver = oneshot::Receiver<Result<(), DurabilityError>>;
@@ -192,6 +195,7 @@ pub(crate) struct HotRecord {
 
 pub(crate) struct Waiter {
     pub(crate) end: Position,
+    pub(crate) deadline: Option<Instant>,
     pub(crate) sender: oneshot::Sender<Result<(), DurabilityError>>,
 }
 
@@ -566,6 +570,12 @@ impl<S: Storage> CommitLog<S> {
     /// A receiver that resolves when everything up to `end` is synced (at once if it already
     /// is). Under SYNC_FLUSH this is what a send reply waits for.
     pub fn durable(&mut self, end: Position) -> DurableReceiver {
+        self.durable_by(end, None)
+    }
+
+    /// As [`CommitLog::durable`], failing with `TimedOut` once `deadline` passed (checked by
+    /// [`CommitLog::expire_waiters`], which the store's sweeper calls).
+    pub fn durable_by(&mut self, end: Position, deadline: Option<Instant>) -> DurableReceiver {
         let (sender, receiver) = oneshot::channel();
         if let Some(reason) = &self.failure {
             let _ = sender.send(Err(DurabilityError::Failed(reason.clone())));
@@ -574,10 +584,29 @@ impl<S: Storage> CommitLog<S> {
         } else {
             assert!(end <= self.appended, "waiting for a position never appended");
             debug_assert!(self.waiters.back().is_none_or(|last| last.end <= end));
-            self.waiters.push_back(Waiter { end, sender });
+            self.waiters.push_back(Waiter { end, deadline, sender });
             self.wake_flusher();
         }
         receiver
+    }
+
+    /// Fails the waits whose deadline is at or before `now` with `TimedOut`, and forgets those
+    /// whose receiver is gone.
+    pub fn expire_waiters(&mut self, now: Instant) {
+        let mut kept = VecDeque::with_capacity(self.waiters.len());
+        for waiter in self.waiters.drain(..) {
+            if waiter.deadline.is_some_and(|deadline| deadline <= now) {
+                let _ = waiter.sender.send(Err(DurabilityError::TimedOut));
+            } else if !waiter.sender.is_canceled() {
+                kept.push_back(waiter);
+            }
+        }
+        self.waiters = kept;
+    }
+
+    /// The earliest deadline among the waits.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        self.waiters.iter().filter_map(|waiter| waiter.deadline).min()
     }
 
     /// The record at `position`, if it is still in the hot window.

@@ -14,7 +14,7 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::rc::Rc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
@@ -309,6 +309,18 @@ impl<S: Storage> ShardStore<S> {
                 if let Err(error) = store.checkpoint() {
                     tracing::error!("checkpoint of shard {} failed: {error}", store.options.shard);
                 }
+            }
+        })
+        .detach();
+        let store = self.clone();
+        runtime::spawn(async move {
+            let interval = Duration::from_millis(crate::limits::DURABLE_SWEEP_INTERVAL_MS);
+            while !store.stop.get() {
+                let next = store.log.borrow().next_deadline();
+                let now = Instant::now();
+                runtime::sleep(next.map_or(interval, |deadline| deadline.saturating_duration_since(now).min(interval)))
+                    .await;
+                store.log.borrow_mut().expire_waiters(Instant::now());
             }
         })
         .detach();
@@ -648,6 +660,12 @@ impl<S: Storage> ShardStore<S> {
     /// Resolves when everything up to `end` is synced.
     pub fn durable(&self, end: Position) -> DurableReceiver {
         self.log.borrow_mut().durable(end)
+    }
+
+    /// As `durable`, failing with `DurabilityError::TimedOut` after `timeout` (the sweeper of
+    /// `start_background_tasks` enforces it).
+    pub fn durable_within(&self, end: Position, timeout: Duration) -> DurableReceiver {
+        self.log.borrow_mut().durable_by(end, Some(Instant::now() + timeout))
     }
 
     /// Bytes behind the log end that count as "in memory" (`TransferLimits::memory_window_bytes`).
