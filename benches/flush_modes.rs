@@ -717,8 +717,8 @@ fn file_name(scenario: &str) -> String {
     scenario.replace('×', "x").replace(|c: char| !c.is_ascii_alphanumeric(), "-")
 }
 
-/// Under `cargo test`: every scenario moved messages without errors, and the broker's side was
-/// measured.
+/// Under `cargo test`: every scenario moved messages without errors (but flow control's
+/// SYSTEM_BUSY), and the broker's side was measured.
 fn check_smoke(report: &Value) {
     let name = format!("{} {}", report["bench_mode"], report["bench_scenario"]);
     // A send counts as throughput only if its thread reported it before the end; a debug build
@@ -726,7 +726,13 @@ fn check_smoke(report: &Value) {
     // (then they count as latencies only, as they should). Either way messages moved.
     let replies = report.pointer("/send_latency_us/count").and_then(Value::as_u64).unwrap_or(0);
     assert!(report["messages"].as_u64().unwrap_or(0) + replies > 0, "{name}: no messages: {report}");
-    assert!(report["errors"].as_object().is_some_and(|errors| errors.is_empty()), "{name}: errors: {report}");
+    // A virtual disk that stalls for a second makes the store refuse sends SYSTEM_BUSY once its
+    // unwritten bytes reach their bound: flow control doing its job (the remark says why), seen
+    // in CI during a debug build's batch scenario. The smoke run checks the harness, not the
+    // disk, so only other codes fail it.
+    let errors = report["errors"].as_object().expect("the report counts errors by code");
+    let unexpected: Vec<&String> = errors.keys().filter(|code| code.as_str() != "SYSTEM_BUSY").collect();
+    assert!(unexpected.is_empty(), "{name}: errors: {report}");
     assert!(report.pointer("/broker/messages").and_then(Value::as_u64).unwrap_or(0) > 0, "{name}: {report}");
     assert!(report.pointer("/broker/rss_hwm_kib").and_then(Value::as_u64).unwrap_or(0) > 0, "{name}: {report}");
     if report["bench_mode"] == "SYNC_FLUSH" && report["bench_scenario"] != "pull 8q/2c" {
