@@ -676,7 +676,14 @@ fn open_list_files(directory: &Path) -> Result<Vec<PathBuf>> {
 
 fn open_read_header(path: &Path, geometry: Geometry) -> Result<IndexHeader> {
     let file = File::open(path).map_err(io_error(path))?;
-    let length = file.metadata().map_err(io_error(path))?.len();
+    let mut length = file.metadata().map_err(io_error(path))?.len();
+    if length == 0 {
+        // Created, never sized: the broker died between creating the file and setting its
+        // length (`CurrentIndexFile::create`; the SIGKILL test caught it), so it holds no entry.
+        let sized = OpenOptions::new().write(true).open(path).and_then(|file| file.set_len(geometry.file_size_bytes()));
+        sized.map_err(io_error(path))?;
+        length = geometry.file_size_bytes();
+    }
     if length != geometry.file_size_bytes() {
         let reason = format!("{length} bytes, expected {} for this geometry", geometry.file_size_bytes());
         return Err(corrupt(path, reason));
@@ -902,6 +909,26 @@ mod tests {
         assert!(matches!(IndexStore::open(&temp.0, 8, 3), Err(IndexError::Corrupt { .. })));
         fs::write(temp.0.join("index.bak"), b"").unwrap();
         assert!(matches!(IndexStore::open(&temp.0, 4, 3), Err(IndexError::Corrupt { .. })));
+    }
+
+    /// A process killed between creating the newest file and sizing it leaves it empty: it
+    /// holds no entry, so opening sizes it and goes on (the SIGKILL crash test hit this).
+    #[test]
+    fn an_empty_newest_file_left_by_a_kill_during_its_creation_opens_as_an_empty_file() {
+        let temp = TempDirectory::new("index", "empty-newest");
+        let mut store = IndexStore::open(&temp.0, 4, 3).unwrap();
+        store.put("T#key", 1, T0_MS).unwrap();
+        store.sync().unwrap();
+        drop(store);
+        fs::write(temp.0.join("99999999999999999"), b"").unwrap();
+        let mut store = IndexStore::open(&temp.0, 4, 3).unwrap();
+        assert_eq!(query(&store, "T#key"), vec![1]);
+        assert_eq!(
+            fs::metadata(temp.0.join("99999999999999999")).unwrap().len(),
+            Geometry { slot_count: 4, entry_count_max: 3 }.file_size_bytes()
+        );
+        store.put("T#key", 2, T0_MS + 1).unwrap();
+        assert_eq!(query(&store, "T#key"), vec![2, 1]);
     }
 
     #[test]
