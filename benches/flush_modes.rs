@@ -12,8 +12,9 @@
 //! (a thread that answers every request SUCCESS), a raw 4 KiB O_DIRECT write + fdatasync on the
 //! store's disk, CPU model, kernel, load average and the core layout. Per mode and scenario:
 //! msg/s, latency percentiles, messages per commit-log sync (the broker's `commitLogSyncCount`:
-//! O_DSYNC record writes under `syncFlushMethod=WRITE_THROUGH`, fdatasyncs otherwise), broker CPU-µs per message (utime+stime of /proc/<pid>/stat), broker
-//! RSS (VmHWM), and ratios to ASYNC_FLUSH and to the baselines.
+//! O_DSYNC record writes under `syncFlushMethod=WRITE_THROUGH`, fdatasyncs otherwise), broker
+//! CPU-µs per message (utime+stime of /proc/<pid>/stat), broker RSS (VmHWM), and ratios to
+//! ASYNC_FLUSH and to the baselines.
 //!
 //! Output: a markdown table on stdout; JSON and SVG plots under `target/bench-report/`. Under
 //! `cargo test` (no `--bench` argument) it runs as a smoke test of a few seconds that checks

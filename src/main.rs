@@ -151,13 +151,9 @@ fn main() -> ExitCode {
         },
         Command::StoreCheck(args) => {
             launch::init_logging();
-            let sync_method = match args.sync_method.as_str() {
-                "WRITE_THROUGH" => ringmq::store::commit_log::SyncMethod::WriteThrough,
-                "FDATASYNC" => ringmq::store::commit_log::SyncMethod::Fdatasync,
-                other => {
-                    eprintln!("--sync-method {other}: expected WRITE_THROUGH or FDATASYNC");
-                    return ExitCode::from(2);
-                }
+            let Some(sync_method) = config::SyncFlushMethod::from_text(&args.sync_method) else {
+                eprintln!("--sync-method {}: expected WRITE_THROUGH or FDATASYNC", args.sync_method);
+                return ExitCode::from(2);
             };
             let options = ringmq::store::check::CheckOptions {
                 directory: args.dir,
@@ -165,7 +161,7 @@ fn main() -> ExitCode {
                 body_size_bytes: args.body_bytes,
                 segment_size_bytes: args.segment_bytes,
                 records_max: args.records,
-                sync_method,
+                sync_method: sync_method.into(),
             };
             launch::run_store_check(&args.mode, options, args.acks)
         }

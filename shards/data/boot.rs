@@ -128,10 +128,7 @@ fn physical_memory_bytes() -> u64 {
 fn flush_mode(store: &StoreConfig, slave: bool) -> FlushMode {
     let least_pages = u64::from(store.flush_commit_log_least_pages);
     match (store.flush_disk_type, slave) {
-        (FlushDiskType::SyncFlush, false) => FlushMode::Sync(match store.sync_flush_method {
-            SyncFlushMethod::WriteThrough => SyncMethod::WriteThrough,
-            SyncFlushMethod::Fdatasync => SyncMethod::Fdatasync,
-        }),
+        (FlushDiskType::SyncFlush, false) => FlushMode::Sync(store.sync_flush_method.into()),
         (FlushDiskType::SyncFlush, true) => FlushMode::Async {
             interval_ms: limits::SLAVE_SYNC_INTERVAL_MS,
             least_pages: limits::SLAVE_FLUSH_LEAST_PAGES,
@@ -142,6 +139,17 @@ fn flush_mode(store: &StoreConfig, slave: bool) -> FlushMode {
             least_pages: if slave { least_pages.max(limits::SLAVE_FLUSH_LEAST_PAGES) } else { least_pages },
             thorough_interval_ms: store.flush_commit_log_thorough_interval_ms,
         },
+    }
+}
+
+/// The configuration's `syncFlushMethod` as the store's commit method (config and store stay
+/// apart; the broker and `ringmq store-check` both map through here).
+impl From<SyncFlushMethod> for SyncMethod {
+    fn from(method: SyncFlushMethod) -> Self {
+        match method {
+            SyncFlushMethod::WriteThrough => SyncMethod::WriteThrough,
+            SyncFlushMethod::Fdatasync => SyncMethod::Fdatasync,
+        }
     }
 }
 

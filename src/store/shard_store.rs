@@ -312,18 +312,10 @@ impl<S: Storage> ShardStore<S> {
             }
         })
         .detach();
-        let store = self.clone();
-        runtime::spawn(async move {
-            let interval = Duration::from_millis(crate::limits::DURABLE_SWEEP_INTERVAL_MS);
-            while !store.stop.get() {
-                let next = store.log.borrow().next_deadline();
-                let now = Instant::now();
-                runtime::sleep(next.map_or(interval, |deadline| deadline.saturating_duration_since(now).min(interval)))
-                    .await;
-                store.log.borrow_mut().expire_waiters(Instant::now());
-            }
-        })
-        .detach();
+        if matches!(self.options.flush_mode, FlushMode::Sync(_)) {
+            // Only SYNC_FLUSH sends wait with a deadline (`durable_within`).
+            runtime::spawn(self.clone().sweep_durable_deadlines()).detach();
+        }
         let store = self.clone();
         runtime::spawn(async move {
             while !store.stop.get() {
@@ -662,8 +654,21 @@ impl<S: Storage> ShardStore<S> {
         self.log.borrow_mut().durable(end)
     }
 
-    /// As `durable`, failing with `DurabilityError::TimedOut` after `timeout` (the sweeper of
-    /// `start_background_tasks` enforces it).
+    /// Fails the durability waits whose deadline passed, waking at the earliest deadline and at
+    /// least every `DURABLE_SWEEP_INTERVAL_MS`.
+    async fn sweep_durable_deadlines(self: Rc<Self>) {
+        let interval = Duration::from_millis(crate::limits::DURABLE_SWEEP_INTERVAL_MS);
+        while !self.stop.get() {
+            let next = self.log.borrow().next_deadline();
+            let now = Instant::now();
+            runtime::sleep(next.map_or(interval, |deadline| deadline.saturating_duration_since(now).min(interval)))
+                .await;
+            self.log.borrow_mut().expire_waiters(Instant::now());
+        }
+    }
+
+    /// As `durable`, failing with `DurabilityError::TimedOut` after `timeout` (enforced by
+    /// `sweep_durable_deadlines`, which runs under SYNC_FLUSH).
     pub fn durable_within(&self, end: Position, timeout: Duration) -> DurableReceiver {
         self.log.borrow_mut().durable_by(end, Some(Instant::now() + timeout))
     }
