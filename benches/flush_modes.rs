@@ -105,7 +105,7 @@ struct Settings {
     baseline: Duration,
     /// Broker and client on separate cores (broker shardCount=1 on CPU 0, client on CPU 1), or
     /// (the default, the layout of issue 6's bar) sharing both: the broker with one shard per
-    /// CPU, the client unpinned.
+    /// CPU, one client thread per CPU.
     split: bool,
     directory: PathBuf,
 }
@@ -328,6 +328,13 @@ fn ringmq_bench(settings: &Settings, command: &str, args: &[String]) -> Value {
         // The client has CPU 1 to itself: a short busy-poll before parking takes the
         // executor's sleep/wake-up out of every round trip (about 20 µs at 1×1; tuning.md).
         full.extend(["--cpus", "1", "--threads", "1", "--spin-us", "50"].map(String::from));
+    } else if runtime::cpu_count() >= 2 {
+        // One client thread per CPU, in order, the same for every mode. Unpinned, both threads
+        // landed on the CPU that takes the disk's interrupts about one run in four, and such a
+        // run measured SYNC_FLUSH 4×32 at 96-100k msg/s instead of 138-144k (tuning.md,
+        // "benchmark client"): the medians depended on the scheduler's draw.
+        let cpus = (0..runtime::cpu_count()).map(|cpu| cpu.to_string()).collect::<Vec<_>>().join(",");
+        full.extend(["--cpus".to_string(), cpus]);
     }
     let child = Command::new(binary()).args(&full).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
     let output = wait_with_timeout(child, Duration::from_secs(settings.duration_s + 120));
@@ -625,7 +632,7 @@ fn main() {
     let layout = if settings.split {
         "broker shardCount=1 pinned to CPU 0 (by the broker); client (`ringmq bench --cpus 1 --threads 1 --spin-us 50`) pinned to CPU 1; ping-pong floor: server CPU 0, client CPU 1"
     } else {
-        "broker with one shard per CPU (pinned by the broker), client threads unpinned: client and broker share the cores; ping-pong floor: both threads on CPU 0"
+        "broker with one shard per CPU (pinned by the broker), client threads one per CPU (`ringmq bench --cpus 0,1,…`): client and broker share the cores; ping-pong floor: both threads on CPU 0"
     };
     let system = system();
     eprintln!("system: {system}; layout: {layout}");

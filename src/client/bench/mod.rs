@@ -389,16 +389,23 @@ fn pull_plans(
     Ok(plans)
 }
 
-/// Spreads pull loops over `count` connections per target broker.
+/// Spreads pull loops over `count` connections per target broker, in contiguous blocks of
+/// queues as Java's default rebalance (AllocateMessageQueueAveragely) gives consumers theirs.
+/// Round-robin would hand one connection every other queue, and consecutive queues alternate
+/// between a broker's shards (`shards/routing.rs`): each connection would then read only local
+/// or only remote queues, by the parity of the topic's hash, and a pull measurement would
+/// change with the topic name.
 fn spread(pulls: Vec<(usize, PullPlan)>, targets: &[Target], count: usize) -> Vec<ConnectionPlan> {
     let mut connections: Vec<ConnectionPlan> = (0..count * targets.len())
         .map(|index| ConnectionPlan { address: targets[index % targets.len()].broker.clone(), ..Default::default() })
         .collect();
+    let mut totals = vec![0usize; targets.len()];
+    pulls.iter().for_each(|(target, _)| totals[*target] += 1);
     let mut next = vec![0usize; targets.len()];
     for (target, pull) in pulls {
-        let connection = target + targets.len() * (next[target] % count);
+        let block = next[target] * count / totals[target];
         next[target] += 1;
-        connections[connection].pulls.push(pull);
+        connections[target + targets.len() * block].pulls.push(pull);
     }
     connections
 }
@@ -601,4 +608,42 @@ pub fn summary_table(report: &Report) -> String {
         }
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pulls(targets: &[Target]) -> Vec<(usize, PullPlan)> {
+        let plan = |queue_id| PullPlan { topic: "T".into(), queue_id, start_offset: 0, batch: 32, hold: None };
+        targets
+            .iter()
+            .enumerate()
+            .flat_map(|(index, target)| target.queue_ids.iter().map(move |queue_id| (index, plan(*queue_id))))
+            .collect()
+    }
+
+    fn queues_of(connection: &ConnectionPlan) -> Vec<i32> {
+        connection.pulls.iter().map(|pull| pull.queue_id).collect()
+    }
+
+    #[test]
+    fn pull_loops_go_to_connections_in_contiguous_blocks_of_queues_per_broker() {
+        let one = [Target { broker: "a:1".into(), queue_ids: (0..8).collect() }];
+        let connections = spread(pulls(&one), &one, 2);
+        assert_eq!(connections.iter().map(queues_of).collect::<Vec<_>>(), [vec![0, 1, 2, 3], vec![4, 5, 6, 7]]);
+
+        // Two brokers, three connections each: connection i goes to broker i mod 2.
+        let two = [
+            Target { broker: "a:1".into(), queue_ids: (0..4).collect() },
+            Target { broker: "b:1".into(), queue_ids: (0..4).collect() },
+        ];
+        let connections = spread(pulls(&two), &two, 3);
+        assert_eq!(connections.len(), 6);
+        assert!(connections.iter().enumerate().all(|(index, connection)| connection.address == two[index % 2].broker));
+        assert_eq!(queues_of(&connections[0]), [0, 1]);
+        assert_eq!(queues_of(&connections[2]), [2]);
+        assert_eq!(queues_of(&connections[4]), [3]);
+        assert_eq!(connections.iter().map(|connection| connection.pulls.len()).sum::<usize>(), 8);
+    }
 }
