@@ -367,6 +367,36 @@ fn appends_are_refused_as_busy_when_the_disk_falls_behind_and_say_what_the_flush
     try_append().expect("taken once the disk caught up");
 }
 
+/// `append` and `check_room` refuse by the same rules, the blank that ends a segment included:
+/// with nothing written, the limit is set one byte short of a roll's end, so the record that
+/// rolls is the first refused (until session 12 `append` left the blank out and took
+/// it while `check_room` refused it, so a batch and a single send disagreed at a segment's end).
+#[test]
+fn append_and_check_room_refuse_the_same_record_with_a_segments_blank_counted() {
+    let storage = MemoryStorage::new();
+    let record_body = body(0, 1000);
+    let size_bytes = size_of(&record_body);
+    let mut options = options();
+    options.unwritten_bytes_max = SEGMENT_BYTES as usize + size_bytes - 1;
+    let log = fresh_with(&storage, options);
+    let mut taken_count = 0;
+    loop {
+        let room = log.borrow().check_room([size_bytes]);
+        let taken = log
+            .borrow_mut()
+            .append(size_bytes, |position, buffer| buffer.extend_from_slice(&encode(&record_body, position)));
+        assert_eq!(room.is_ok(), taken.is_ok(), "record {taken_count}: check_room {room:?}, append {taken:?}");
+        match taken {
+            Ok(_) => taken_count += 1,
+            Err(AppendError::Busy { .. }) => break,
+            Err(error) => panic!("{error}"),
+        }
+    }
+    let appended = log.borrow().appended();
+    assert!(appended < SEGMENT_BYTES, "refused inside the first segment, at {appended}");
+    assert!(SEGMENT_BYTES - appended < (size_bytes + 8) as u64, "refused at the record that would roll ({appended})");
+}
+
 #[test]
 fn a_flush_larger_than_one_write_is_cut_into_pieces_that_hold_every_byte_in_order() {
     // Segments of 4 MiB, so that one flush of ~3 MiB spans several 1 MiB write pieces; a small

@@ -362,10 +362,10 @@ impl<S: Storage> CommitLog<S> {
         (self.options.segment_size_bytes - BLANK_SIZE_BYTES as u64) as usize
     }
 
-    /// Whether records of `sizes_bytes`, appended in order now, would all be taken: the errors
-    /// `append` would give the first refused one. A batch asks before its first record, so that
-    /// it is stored whole or not at all. Segment rolls count (a blank skips a segment's tail),
-    /// so each of the appends that follow passes the same test.
+    /// Whether records of `sizes_bytes`, appended in order now, would all be taken, or the error
+    /// for the first refused one: `append` asks it for each record, and a batch asks it before
+    /// its first record, so that it is stored whole or not at all. Segment rolls count (the
+    /// blank that skips a segment's tail is written too).
     pub fn check_room(&self, sizes_bytes: impl IntoIterator<Item = usize>) -> Result<(), AppendError> {
         if let Some(reason) = &self.failure {
             return Err(AppendError::Failed(reason.clone()));
@@ -420,16 +420,9 @@ impl<S: Storage> CommitLog<S> {
         size_bytes: usize,
         encode: impl FnOnce(Position, &mut BytesMut),
     ) -> Result<Position, AppendError> {
-        if let Some(reason) = &self.failure {
-            return Err(AppendError::Failed(reason.clone()));
-        }
-        if size_bytes > self.record_size_bytes_max() {
-            return Err(AppendError::TooLarge { size_bytes, size_bytes_max: self.record_size_bytes_max() });
-        }
-        let unwritten_bytes = (self.appended - self.written) as usize;
-        if unwritten_bytes + size_bytes > self.options.unwritten_bytes_max {
-            return Err(self.refuse_busy());
-        }
+        // One set of refusal rules: a batch that passed `check_room` passes here record by
+        // record (its ends only come earlier, and `written` only grows).
+        self.check_room([size_bytes])?;
         self.roll_if_needed(size_bytes);
         let position = self.appended;
         let bytes = self.arena.record(size_bytes, |buffer| encode(position, buffer));
