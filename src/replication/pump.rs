@@ -292,6 +292,13 @@ async fn send_frames<S: Storage, W: AsyncWrite + Unpin>(
                     ticks.recv().await;
                 };
                 futures_lite::future::or(AppendedPast { log, position: next }, tick).await;
+                // The first append woke this task; the sends that were ready in the same turn
+                // (woken by the same network read, or after it) append theirs before the frame
+                // is cut, so one frame and one slave wake-up carry them all. Measured (4 × 32,
+                // master and slave on the client's 2 cores, 3 sittings): slave CPU per message
+                // ASYNC_MASTER 1.81–1.89 → 1.65–1.72 µs, SYNC_MASTER 2.41–2.56 → 2.08–2.26;
+                // SYNC_MASTER 1 × 1 p50 unchanged (66–68 against 67–69 µs).
+                futures_lite::future::yield_now().await;
                 continue;
             }
             Some(records) => {
@@ -498,6 +505,102 @@ mod tests {
         assert_eq!(writer.calls.len(), (wire::FRAME_HEADER_BYTES + 5000).div_ceil(777));
         let body: Vec<u8> = records.iter().flat_map(|(_, bytes)| bytes.iter().copied()).collect();
         assert_eq!(&writer.bytes[wire::FRAME_HEADER_BYTES..], &body[..]);
+    }
+
+    /// A writer whose calls can be read while the pump that owns it runs.
+    #[derive(Clone)]
+    struct SharedWriter(Rc<RefCell<RecordingWriter>>);
+
+    impl AsyncWrite for SharedWriter {
+        fn poll_write(self: Pin<&mut Self>, _: &mut Context<'_>, buffer: &[u8]) -> Poll<std::io::Result<usize>> {
+            Poll::Ready(Ok(self.0.borrow_mut().take(&[IoSlice::new(buffer)])))
+        }
+
+        fn poll_write_vectored(
+            self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+            slices: &[IoSlice<'_>],
+        ) -> Poll<std::io::Result<usize>> {
+            Poll::Ready(Ok(self.0.borrow_mut().take(slices)))
+        }
+
+        fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+
+        fn poll_close(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    fn append_record(log: &RefCell<CommitLog<crate::runtime::MemoryStorage>>, index: u8) {
+        let size_bytes = 1000;
+        log.borrow_mut()
+            .append(size_bytes, |_, buffer| {
+                buffer.extend_from_slice(&(size_bytes as i32).to_be_bytes());
+                buffer.extend_from_slice(&record::MAGIC_MESSAGE.to_be_bytes());
+                buffer.resize(size_bytes, index);
+            })
+            .expect("appended");
+    }
+
+    /// The first append wakes the pump; sends woken after it in the same turn still make its
+    /// first frame (without the pump's yield: a frame of 1 record, then one of 9).
+    #[test]
+    fn records_appended_by_tasks_woken_after_the_pump_go_out_in_its_frame() {
+        let calls = crate::runtime::spawn_executor("pump-frame-test", None, || async {
+            let options = commit_log::CommitLogOptions {
+                directory: std::path::PathBuf::from("/pump"),
+                segment_size_bytes: 1 << 20,
+                hot_window_bytes: 1 << 20,
+                unwritten_bytes_max: 1 << 20,
+                flush_mode: commit_log::FlushMode::Async {
+                    interval_ms: 500,
+                    least_pages: 4,
+                    thorough_interval_ms: 10_000,
+                },
+            };
+            let storage = crate::runtime::MemoryStorage::new();
+            let log = Rc::new(RefCell::new(CommitLog::at(options, storage, Default::default(), 0, Vec::new())));
+            let recorder = RecordingWriter { calls: Vec::new(), bytes: Vec::new(), call_bytes_max: usize::MAX };
+            let writer = SharedWriter(Rc::new(RefCell::new(recorder)));
+            let pump_options =
+                PumpOptions { batch_bytes: 1 << 20, heartbeat: Duration::from_secs(60), housekeeping: Duration::ZERO };
+            let (_tick, ticks) = runtime::channel_bounded::<()>(1);
+            let pump_log = log.clone();
+            let pump_writer = writer.clone();
+            let pump = runtime::spawn(async move {
+                send_frames(pump_writer, 0, 0, &pump_log, pump_options, ticks).await;
+            });
+            futures_lite::future::yield_now().await; // the pump waits for an append
+            let (senders, waiting): (Vec<_>, Vec<_>) = (1..10u8)
+                .map(|index| {
+                    let (go, wait) = oneshot::channel::<()>();
+                    let log = log.clone();
+                    (
+                        go,
+                        runtime::spawn(async move {
+                            let _ = wait.await;
+                            append_record(&log, index);
+                        }),
+                    )
+                })
+                .unzip();
+            append_record(&log, 0); // wakes the pump
+            senders.into_iter().for_each(|go| go.send(()).expect("waiting")); // wakes the others after it
+            for task in waiting {
+                task.await;
+            }
+            runtime::sleep(Duration::from_millis(20)).await;
+            drop(pump);
+            let calls = writer.0.borrow().calls.clone();
+            calls
+        })
+        .unwrap()
+        .join()
+        .unwrap();
+        let frame_bytes = wire::FRAME_HEADER_BYTES + 10 * 1000;
+        assert_eq!(calls, vec![frame_bytes], "one frame of the 10 records");
     }
 
     #[test]
