@@ -570,6 +570,55 @@ fn a_write_through_commit_acknowledges_only_records_its_completed_write_made_dur
     assert_eq!(fdatasyncs, 0, "durable through the writes themselves");
 }
 
+/// The first append wakes the write-through flusher; sends woken after it in the same turn
+/// still ride its commit: one O_DSYNC write for all ten records (without the flusher's yield
+/// the first commit held one record and a second one the other nine).
+#[test]
+fn records_appended_by_tasks_woken_after_the_flusher_ride_its_commit() {
+    let commits = ringmq::runtime::spawn_executor("commit-turn", None, || async {
+        let storage = MemoryStorage::new();
+        let log = std::rc::Rc::new(fresh_with(
+            &storage,
+            CommitLogOptions { flush_mode: FlushMode::Sync(SyncMethod::WriteThrough), ..options() },
+        ));
+        let stop = std::rc::Rc::new(std::cell::Cell::new(false));
+        let flusher = ringmq::runtime::spawn(flush::run(log.clone(), stop.clone()));
+        ringmq::runtime::sleep(std::time::Duration::from_millis(10)).await; // the flusher waits for appends
+        let commits_before = log.borrow().sync_count();
+        let append_and_wait = |log: std::rc::Rc<std::cell::RefCell<CommitLog<MemoryStorage>>>, index: usize| async move {
+            append(&log, &body(index, 500));
+            let end = log.borrow().appended();
+            let durable = log.borrow_mut().durable(end);
+            durable.await.unwrap().unwrap();
+        };
+        let (starts, senders): (Vec<_>, Vec<_>) = (1..10)
+            .map(|index| {
+                let (start, wait) = futures_channel::oneshot::channel::<()>();
+                let send = append_and_wait(log.clone(), index);
+                (start, ringmq::runtime::spawn(async move {
+                    let _ = wait.await;
+                    send.await;
+                }))
+            })
+            .unzip();
+        let first = ringmq::runtime::spawn(append_and_wait(log.clone(), 0)); // wakes the flusher
+        starts.into_iter().for_each(|start| start.send(()).unwrap()); // wakes the others after it
+        first.await;
+        for sender in senders {
+            sender.await;
+        }
+        let commits = log.borrow().sync_count() - commits_before;
+        stop.set(true);
+        log.borrow_mut().wake_flusher();
+        flusher.await;
+        commits
+    })
+    .unwrap()
+    .join()
+    .unwrap();
+    assert_eq!(commits, 1, "one commit for the ten records");
+}
+
 /// Eight senders append and wait for durability under the real flusher task; at the moment a
 /// record is acknowledged, the synced image of its segment (what a power cut keeps) must hold
 /// it. Returns the records acknowledged, the log's commits and the disk's fdatasyncs.

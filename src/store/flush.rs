@@ -511,6 +511,13 @@ async fn run_write_through<S: Storage>(log: &RefCell<CommitLog<S>>, stop: &std::
         if idle(log, pending, Duration::from_millis(100)).await.is_err() {
             return;
         }
+        // The append that woke this task may be the first of several: the sends that were
+        // ready in the same turn (read from the same socket buffer, or woken after it) append
+        // theirs before the commit is cut, and ride it instead of the next one. Measured
+        // (4 × 32, client `--cpus 0,1`, fresh broker, 6 alternating pairs): 25 → 27 messages
+        // per commit, median ~138k → ~144k msg/s (5 pairs of 6 better); 1 × 1 p50 unchanged
+        // (154–163 against 156–163 µs). Nothing else ready: the yield returns at once.
+        futures_lite::future::yield_now().await;
         let (written, target) = {
             let log = log.borrow();
             (log.written, log.appended)
