@@ -456,60 +456,15 @@ mod tests {
         }
     }
 
-    impl AsyncWrite for RecordingWriter {
-        fn poll_write(mut self: Pin<&mut Self>, _: &mut Context<'_>, buffer: &[u8]) -> Poll<std::io::Result<usize>> {
-            Poll::Ready(Ok(self.take(&[IoSlice::new(buffer)])))
-        }
-
-        fn poll_write_vectored(
-            mut self: Pin<&mut Self>,
-            _: &mut Context<'_>,
-            slices: &[IoSlice<'_>],
-        ) -> Poll<std::io::Result<usize>> {
-            Poll::Ready(Ok(self.take(slices)))
-        }
-
-        fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-            Poll::Ready(Ok(()))
-        }
-
-        fn poll_close(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-            Poll::Ready(Ok(()))
-        }
-    }
-
-    fn records(count: usize, size_bytes: usize) -> Vec<(Position, Bytes)> {
-        let position = |index: usize| 4096 + (index * size_bytes) as u64;
-        (0..count).map(|index| (position(index), Bytes::from(vec![index as u8; size_bytes]))).collect()
-    }
-
-    #[test]
-    fn a_frame_of_many_records_goes_out_in_one_write() {
-        let records = records(28, 1134); // a 32 KiB batch of 1 KiB messages
-        let mut writer = RecordingWriter { calls: Vec::new(), bytes: Vec::new(), call_bytes_max: usize::MAX };
-        futures_lite::future::block_on(send_frame(&mut writer, 1, 4096, &records)).expect("written");
-        let size = 28 * 1134;
-        assert_eq!(writer.calls, vec![wire::FRAME_HEADER_BYTES + size], "one system call per frame");
-        let header: [u8; wire::FRAME_HEADER_BYTES] = writer.bytes[..wire::FRAME_HEADER_BYTES].try_into().unwrap();
-        assert_eq!(wire::decode_frame_header(header), (1, 4096, size as u32));
-        let body: Vec<u8> = records.iter().flat_map(|(_, bytes)| bytes.iter().copied()).collect();
-        assert_eq!(&writer.bytes[wire::FRAME_HEADER_BYTES..], &body[..]);
-    }
-
-    #[test]
-    fn a_frame_cut_by_short_writes_arrives_whole_and_in_order() {
-        let records = records(5, 1000);
-        let mut writer = RecordingWriter { calls: Vec::new(), bytes: Vec::new(), call_bytes_max: 777 };
-        futures_lite::future::block_on(send_frame(&mut writer, 0, 4096, &records)).expect("written");
-        assert_eq!(writer.bytes.len(), wire::FRAME_HEADER_BYTES + 5000);
-        assert_eq!(writer.calls.len(), (wire::FRAME_HEADER_BYTES + 5000).div_ceil(777));
-        let body: Vec<u8> = records.iter().flat_map(|(_, bytes)| bytes.iter().copied()).collect();
-        assert_eq!(&writer.bytes[wire::FRAME_HEADER_BYTES..], &body[..]);
-    }
-
-    /// A writer whose calls can be read while the pump that owns it runs.
+    /// The socket stand-in as a writer; a clone reads the calls while a pump owns another.
     #[derive(Clone)]
     struct SharedWriter(Rc<RefCell<RecordingWriter>>);
+
+    impl SharedWriter {
+        fn new(call_bytes_max: usize) -> Self {
+            Self(Rc::new(RefCell::new(RecordingWriter { calls: Vec::new(), bytes: Vec::new(), call_bytes_max })))
+        }
+    }
 
     impl AsyncWrite for SharedWriter {
         fn poll_write(self: Pin<&mut Self>, _: &mut Context<'_>, buffer: &[u8]) -> Poll<std::io::Result<usize>> {
@@ -531,6 +486,37 @@ mod tests {
         fn poll_close(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
             Poll::Ready(Ok(()))
         }
+    }
+
+    fn records(count: usize, size_bytes: usize) -> Vec<(Position, Bytes)> {
+        let position = |index: usize| 4096 + (index * size_bytes) as u64;
+        (0..count).map(|index| (position(index), Bytes::from(vec![index as u8; size_bytes]))).collect()
+    }
+
+    #[test]
+    fn a_frame_of_many_records_goes_out_in_one_write() {
+        let records = records(28, 1134); // a 32 KiB batch of 1 KiB messages
+        let writer = SharedWriter::new(usize::MAX);
+        futures_lite::future::block_on(send_frame(&mut writer.clone(), 1, 4096, &records)).expect("written");
+        let writer = writer.0.borrow();
+        let size = 28 * 1134;
+        assert_eq!(writer.calls, vec![wire::FRAME_HEADER_BYTES + size], "one system call per frame");
+        let header: [u8; wire::FRAME_HEADER_BYTES] = writer.bytes[..wire::FRAME_HEADER_BYTES].try_into().unwrap();
+        assert_eq!(wire::decode_frame_header(header), (1, 4096, size as u32));
+        let body: Vec<u8> = records.iter().flat_map(|(_, bytes)| bytes.iter().copied()).collect();
+        assert_eq!(&writer.bytes[wire::FRAME_HEADER_BYTES..], &body[..]);
+    }
+
+    #[test]
+    fn a_frame_cut_by_short_writes_arrives_whole_and_in_order() {
+        let records = records(5, 1000);
+        let writer = SharedWriter::new(777);
+        futures_lite::future::block_on(send_frame(&mut writer.clone(), 0, 4096, &records)).expect("written");
+        let writer = writer.0.borrow();
+        assert_eq!(writer.bytes.len(), wire::FRAME_HEADER_BYTES + 5000);
+        assert_eq!(writer.calls.len(), (wire::FRAME_HEADER_BYTES + 5000).div_ceil(777));
+        let body: Vec<u8> = records.iter().flat_map(|(_, bytes)| bytes.iter().copied()).collect();
+        assert_eq!(&writer.bytes[wire::FRAME_HEADER_BYTES..], &body[..]);
     }
 
     fn append_record(log: &RefCell<CommitLog<crate::runtime::MemoryStorage>>, index: u8) {
@@ -562,8 +548,7 @@ mod tests {
             };
             let storage = crate::runtime::MemoryStorage::new();
             let log = Rc::new(RefCell::new(CommitLog::at(options, storage, Default::default(), 0, Vec::new())));
-            let recorder = RecordingWriter { calls: Vec::new(), bytes: Vec::new(), call_bytes_max: usize::MAX };
-            let writer = SharedWriter(Rc::new(RefCell::new(recorder)));
+            let writer = SharedWriter::new(usize::MAX);
             let pump_options =
                 PumpOptions { batch_bytes: 1 << 20, heartbeat: Duration::from_secs(60), housekeeping: Duration::ZERO };
             let (_tick, ticks) = runtime::channel_bounded::<()>(1);
