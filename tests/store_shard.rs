@@ -15,6 +15,7 @@ use futures_lite::future::block_on;
 use ringmq::protocol::message::{java_string_hash, tags_code};
 use ringmq::protocol::record;
 use ringmq::runtime::MemoryStorage;
+use ringmq::store::checkpoint::Checkpoint;
 use ringmq::store::commit_log::{FlushMode, SyncMethod};
 use ringmq::store::flush;
 use ringmq::store::retention::RetentionPolicy;
@@ -98,6 +99,33 @@ fn pulls_get_the_in_memory_limits_by_distance_from_the_log_end_not_by_the_hot_wi
     assert_eq!(near.records.len(), 32);
     let far = block_on(store.read_queue("TopicA", 0, 0, 32, |_| true));
     assert_eq!(far.records.len(), 8);
+}
+
+#[test]
+fn checkpoints_on_an_executor_sync_off_its_run_loop_one_at_a_time() {
+    // `checkpoint::write` panics on a run loop, so this fails if a checkpoint's fdatasyncs run
+    // there; two checkpoints at once and then a close must all finish (one at a time).
+    let scratch = Scratch::new("shard-checkpoint-executor");
+    let options = options(&scratch);
+    let (finished, finishing) = std::sync::mpsc::channel();
+    let executor = ringmq::runtime::spawn_executor("checkpoint-test", None, move || async move {
+        let store = ShardStore::open(MemoryStorage::new(), options, false, |_, _| true).await.unwrap();
+        for index in 0..300 {
+            put(&store, index as i32 % 2, index, "T");
+        }
+        flush::flush(&store.log_cell_for_tests(), true).await.unwrap();
+        let (first, second) = futures_lite::future::zip(store.checkpoint(), store.checkpoint()).await;
+        first.unwrap();
+        second.unwrap();
+        store.checkpoint().await.unwrap();
+        store.close().await.unwrap();
+        finished.send(()).unwrap();
+    })
+    .unwrap();
+    finishing.recv_timeout(Duration::from_secs(60)).expect("the checkpoints and the close finish");
+    executor.join().unwrap();
+    let checkpoint = Checkpoint::load(&scratch.0.join("checkpoint-1")).unwrap();
+    assert!(checkpoint.clean && checkpoint.synced == checkpoint.log_end && checkpoint.log_end > 0, "{checkpoint:?}");
 }
 
 /// A message for queue 0 of TopicA without tag or keys.

@@ -137,6 +137,9 @@ impl persist::PersistedTable for SubscriptionGroupTable {
     fn mark_clean(&mut self) {
         self.dirty = false;
     }
+    fn mark_dirty(&mut self) {
+        self.dirty = true;
+    }
     /// `subscriptionGroup.json`.
     fn file_bytes(&self) -> Vec<u8> {
         serde_json::to_vec_pretty(&self.to_file()).expect("group configs always serialize")

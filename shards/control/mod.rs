@@ -8,9 +8,9 @@
 //! it can never persist over shard 0's copy).
 //!
 //! Mutations change memory only and mark the table dirty; the owner decides when to write
-//! (`persist` / `persist_if_dirty`), because a write is blocking file I/O with fsyncs. Java
-//! persists topics and groups on every change and offsets every 5 s; shard 0 should do the same
-//! from its run loop. What each operation reports (a new topic to register with the
+//! (`persist` / `persist_if_dirty`, or `persist_change`, which does the blocking file I/O with
+//! its fsyncs on the blocking-work thread). Java persists topics and groups on every change and
+//! offsets every 5 s; the data shards' periodic offset writes go through `persist_change`. What each operation reports (a new topic to register with the
 //! nameserver, the consumer groups to send NOTIFY_CONSUMER_IDS_CHANGED) is in its return value.
 //!
 //! Files (protocol §8.1), each kept with a `.bak` of its previous content and loaded from the
@@ -46,7 +46,7 @@ pub use heartbeat::{
 };
 pub use locks::{LockBatchRequestBody, LockBatchResponseBody, MessageQueue, QueueLocks, UnlockBatchRequestBody};
 pub use offsets::{ConsumerOffsetTable, DelayOffsetTable};
-pub use persist::{ConfigFileError, PersistedTable};
+pub use persist::{persist_change, ConfigFileError, PersistedTable};
 pub use topics::{BrokerIdentity, EnsuredTopic, TopicError, TopicTable};
 
 /// `<store root>/config`, where every control-plane file lives.

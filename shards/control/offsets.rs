@@ -261,6 +261,9 @@ macro_rules! offset_file {
             fn mark_clean(&mut self) {
                 self.dirty = false;
             }
+            fn mark_dirty(&mut self) {
+                self.dirty = true;
+            }
             #[doc = $file]
             fn file_bytes(&self) -> Vec<u8> {
                 encode_fastjson(&OffsetFileRef { offset_table: &self.offsets }, true).into_bytes()

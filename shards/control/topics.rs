@@ -359,6 +359,9 @@ impl persist::PersistedTable for TopicTable {
     fn mark_clean(&mut self) {
         self.dirty = false;
     }
+    fn mark_dirty(&mut self) {
+        self.dirty = true;
+    }
     /// `topics.json`.
     fn file_bytes(&self) -> Vec<u8> {
         let file = TopicsFile { data_version: &self.data_version, topic_config_table: &self.topics };

@@ -9,7 +9,7 @@
 //! recovery scan.
 
 use crate::shards::control::PersistedTable;
-use std::cell::RefCell;
+use std::cell::{RefCell, RefMut};
 use std::collections::HashMap;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::os::fd::OwnedFd;
@@ -274,7 +274,9 @@ pub async fn run(spec: BootSpec, mesh: Mesh<ShardMessage>, listeners: Vec<OwnedF
         },
     );
     let offsets_interval = Duration::from_millis(spec.settings.broker.flush_consumer_offset_interval_ms);
-    runtime::spawn(persist_offsets_loop(data.clone(), delay_offsets.clone(), offsets_interval)).detach();
+    let persist_turn = Rc::new(runtime::Semaphore::new(1));
+    runtime::spawn(persist_offsets_loop(data.clone(), delay_offsets.clone(), offsets_interval, persist_turn.clone()))
+        .detach();
     if let Some(plane) = &control_plane {
         plane.start_registration();
         if context.is_slave() {
@@ -286,10 +288,7 @@ pub async fn run(spec: BootSpec, mesh: Mesh<ShardMessage>, listeners: Vec<OwnedF
     while !stop_requested() {
         runtime::sleep(Duration::from_millis(100)).await;
     }
-    if let Err(error) = delay_offsets.borrow_mut().persist() {
-        tracing::error!("persisting delay offsets of shard {shard}: {error}");
-    }
-    let result = shutdown(&data, control_plane.as_deref()).await;
+    let result = shutdown(&data, control_plane.as_deref(), &persist_turn).await;
     // Stop accepting before the executor ends: dropping the accept tasks cancels their pending
     // io_uring accepts and closes the listeners; otherwise the kernel's asynchronous ring
     // teardown keeps the ports listening after the process is gone, and a restart finds them
@@ -360,21 +359,33 @@ async fn persist_offsets_loop(
     data: Rc<DataShard>,
     delay_offsets: Rc<RefCell<control::DelayOffsetTable>>,
     interval: Duration,
+    turn: Rc<runtime::Semaphore>,
 ) {
     let interval =
         if interval.is_zero() { OFFSET_PERSIST_INTERVAL_DEFAULT } else { interval.max(Duration::from_millis(100)) };
     while !stop_requested() {
         runtime::sleep(interval).await;
-        if let Err(error) = data.offsets.borrow_mut().table.persist_if_dirty() {
+        let offsets = || RefMut::map(data.offsets.borrow_mut(), |offsets| &mut offsets.table);
+        if let Err(error) = control::persist_change(offsets, &turn).await {
             tracing::error!("persisting consumer offsets of shard {}: {error}", data.shard);
         }
-        if let Err(error) = delay_offsets.borrow_mut().persist_if_dirty() {
+        if let Err(error) = control::persist_change(|| delay_offsets.borrow_mut(), &turn).await {
             tracing::error!("persisting delay offsets of shard {}: {error}", data.shard);
         }
     }
 }
 
-async fn shutdown(data: &Rc<DataShard>, control_plane: Option<&control::plane::ControlShard>) -> Result<(), String> {
+async fn shutdown(
+    data: &Rc<DataShard>,
+    control_plane: Option<&control::plane::ControlShard>,
+    persist_turn: &runtime::Semaphore,
+) -> Result<(), String> {
+    // The last writes, after any the offsets loop has in flight, on the run loop: nothing else
+    // runs now.
+    let _turn = persist_turn.acquire_permit(1).await.expect("the persist turn is never closed");
+    if let Err(error) = data.delay_offsets.borrow_mut().persist() {
+        tracing::error!("persisting delay offsets of shard {}: {error}", data.shard);
+    }
     if let Some(plane) = control_plane {
         plane.unregister_all().await;
         plane.persist();

@@ -111,7 +111,7 @@ pub(super) async fn handle_on_owner(shard: &Rc<DataShard>, request: &Command) ->
         // go, its consumer offsets stay (see `control::admin::delete_topic` for why).
         request::DELETE_TOPIC_IN_BROKER => {
             let header = TopicRequestHeader::decode(&request.ext_fields)?;
-            shard.store.remove_queues(&header.topic).map_err(RequestError::System)?;
+            shard.store.remove_queues(&header.topic).await.map_err(RequestError::System)?;
             Ok(Some(Command::response_to(request, response::SUCCESS)))
         }
         // Shard 0's DELETE_SUBSCRIPTIONGROUP with removeOffset, sent to every shard.

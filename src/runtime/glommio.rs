@@ -92,9 +92,24 @@ where
         .name(name)
         .io_memory(io_memory_bytes)
         .spin_before_park(spin_before_park)
-        .spawn(main)
+        .spawn(move || {
+            ON_RUN_LOOP.set(true);
+            main()
+        })
         .map_err(|error| io::Error::other(error.to_string()))?;
     Ok(ExecutorHandle { inner })
+}
+
+thread_local! {
+    /// Set on every executor's thread (not on its blocking-work thread).
+    static ON_RUN_LOOP: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Panics on an executor's thread. For blocking calls whose duration the disk decides
+/// (fdatasync): on a run loop they stall every send and pull of the shard for that long, so
+/// they belong in [`spawn_blocking`].
+pub fn assert_off_run_loop(what: &str) {
+    assert!(!ON_RUN_LOOP.get(), "{what} would block an executor's run loop: run it through spawn_blocking");
 }
 
 /// How long glommio itself polls before it parks an executor whose spinner is running: long
@@ -714,12 +729,17 @@ impl SegmentFile for DmaFile {
 }
 
 /// Runs blocking work (small std::fs calls with an fsync, such as checkpoints and config
-/// files) on the executor's helper thread, so the shard's run loop never stalls on it.
+/// files) on the executor's blocking-work thread, so the shard's run loop never stalls on it.
+/// Off any executor (a tool, a test driving a store with `block_on`) there is no run loop to
+/// protect, and the work runs in place.
 pub async fn spawn_blocking<F, R>(work: F) -> R
 where
     F: FnOnce() -> R + Send + 'static,
     R: Send + 'static,
 {
+    if !ON_RUN_LOOP.get() {
+        return work();
+    }
     executor().spawn_blocking(work).await
 }
 

@@ -6,11 +6,11 @@
 mod glommio;
 
 pub use self::glommio::{
-    adopt_listener, adopt_stream, bind_shard_listeners, channel_bounded, cpu_count, detach_stream, ensure_port_free,
-    probing_the_poll_ring, sleep, spawn, spawn_background, spawn_blocking, spawn_executor, spawn_executor_spinning,
-    spawn_shard_executor, split_stream, tcp_connect, tcp_listen, watch_stalls, BackgroundQueue, ChannelReceiver,
-    ChannelSender, ExecutorHandle, Mesh, MeshEnd, MeshSendError, Semaphore, StaticPermit, StreamReader, StreamWriter,
-    Task, TcpListener, TcpStream, SHARD_IO_MEMORY_BYTES,
+    adopt_listener, adopt_stream, assert_off_run_loop, bind_shard_listeners, channel_bounded, cpu_count, detach_stream,
+    ensure_port_free, probing_the_poll_ring, sleep, spawn, spawn_background, spawn_blocking, spawn_executor,
+    spawn_executor_spinning, spawn_shard_executor, split_stream, tcp_connect, tcp_listen, watch_stalls,
+    BackgroundQueue, ChannelReceiver, ChannelSender, ExecutorHandle, Mesh, MeshEnd, MeshSendError, Semaphore,
+    StaticPermit, StreamReader, StreamWriter, Task, TcpListener, TcpStream, SHARD_IO_MEMORY_BYTES,
 };
 
 /// Maps every page of `region` now, backed by transparent huge pages where the kernel allows

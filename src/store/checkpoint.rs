@@ -8,8 +8,16 @@
 //! ```
 //! Written with `root::write_durably` (temporary file, fsync, rename), so it is old or new,
 //! never torn; the CRC catches anything else.
+//!
+//! `write` fdatasyncs the consume-queue and index files the checkpoint vouches for, then stores
+//! it. It blocks for as long as the disk takes (5 ms on a quiet virtual disk, seconds in one of
+//! its stalls), so the shard runs it on its blocking-work thread (`runtime::spawn_blocking`),
+//! never on its run loop.
 
-use std::path::Path;
+use std::fmt;
+use std::fs::File;
+use std::io;
+use std::path::{Path, PathBuf};
 
 use super::commit_log::Position;
 
@@ -84,6 +92,46 @@ impl Checkpoint {
     }
 }
 
+/// Why a checkpoint was not written.
+#[derive(Debug)]
+pub enum WriteError {
+    /// A file the checkpoint vouches for failed its fdatasync. Its dirty pages may be lost
+    /// even if a later fdatasync succeeds (Linux reports a writeback error once), so no later
+    /// checkpoint may vouch for it either (`ShardStore::write_checkpoint`).
+    Sync { path: PathBuf, source: io::Error },
+    /// The files are synced but the checkpoint file could not be replaced: the previous one
+    /// stands, and the next checkpoint may try again.
+    Store { path: PathBuf, source: io::Error },
+}
+
+impl fmt::Display for WriteError {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Sync { path, source } => write!(formatter, "fdatasync of {}: {source}", path.display()),
+            Self::Store { path, source } => write!(formatter, "writing {}: {source}", path.display()),
+        }
+    }
+}
+
+/// Syncs `files`, then stores `checkpoint` at `path`: the checkpoint is on disk only once what
+/// it vouches for is. Blocking: call it through `runtime::spawn_blocking`.
+pub fn write(files: &[PathBuf], checkpoint: &Checkpoint, path: &Path) -> Result<(), WriteError> {
+    crate::runtime::assert_off_run_loop("a checkpoint's fdatasyncs");
+    for file in files {
+        sync_file(file).map_err(|source| WriteError::Sync { path: file.clone(), source })?;
+    }
+    checkpoint.store(path).map_err(|source| WriteError::Store { path: path.to_path_buf(), source })
+}
+
+/// A file deleted since it was written (retention, DELETE_TOPIC) needs no sync.
+fn sync_file(path: &Path) -> io::Result<()> {
+    match File::open(path) {
+        Ok(file) => file.sync_data(),
+        Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(error) => Err(error),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -96,5 +144,25 @@ mod tests {
         bytes[20] ^= 1;
         assert!(Checkpoint::decode(&bytes).is_err());
         assert!(Checkpoint::decode(&bytes[..10]).is_err());
+    }
+
+    #[test]
+    fn a_checkpoint_is_stored_only_after_the_files_it_vouches_for_are_synced() {
+        let directory = std::env::temp_dir().join(format!("ringmq-checkpoint-write-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&directory);
+        std::fs::create_dir_all(&directory).unwrap();
+        let path = directory.join("checkpoint-0");
+        let written = directory.join("0000");
+        std::fs::write(&written, b"units").unwrap();
+        let checkpoint = Checkpoint { clean: false, log_end: 0, dispatched: 40, synced: 40, timestamp_ms: 1 };
+        // A file deleted since it was written (retention, DELETE_TOPIC) needs no sync.
+        write(&[written.clone(), directory.join("deleted")], &checkpoint, &path).unwrap();
+        assert_eq!(Checkpoint::load(&path).unwrap(), checkpoint);
+        // procfs files refuse fdatasync (EINVAL): the later checkpoint must not be stored.
+        let later = Checkpoint { dispatched: 80, synced: 80, ..checkpoint };
+        let refused = write(&[written, PathBuf::from("/proc/self/status")], &later, &path);
+        assert!(matches!(refused, Err(WriteError::Sync { .. })), "{refused:?}");
+        assert_eq!(Checkpoint::load(&path).unwrap(), checkpoint, "the previous checkpoint stands");
+        std::fs::remove_dir_all(&directory).unwrap();
     }
 }

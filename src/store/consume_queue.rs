@@ -188,7 +188,7 @@ pub struct ConsumeQueue {
     write_file: Option<File>,
     /// One cached read-only handle of an older file.
     read_file: RefCell<Option<(i64, File)>>,
-    /// Files written since the last `sync`.
+    /// Files written since the last `take_unsynced`.
     unsynced_files: Vec<i64>,
     file_read_count: Cell<u64>,
 }
@@ -380,21 +380,20 @@ impl ConsumeQueue {
         Ok(())
     }
 
-    /// Flushes, then fdatasyncs every file written since the last sync.
-    pub fn sync(&mut self) -> Result<()> {
+    /// Flushes, then hands over the paths of the files written since the last call (their
+    /// marks go with them) for a checkpoint to fdatasync off the run loop (`checkpoint::write`).
+    pub fn take_unsynced(&mut self) -> Result<Vec<PathBuf>> {
         self.flush()?;
-        for index in std::mem::take(&mut self.unsynced_files) {
-            if !self.files.contains(&index) {
-                continue; // Deleted since it was written.
-            }
-            let path = self.file_path(index);
-            if index == self.files.end - 1 {
-                let file = self.write_file.as_ref().expect("the last file is open");
-                file.sync_data().map_err(io_error(&path))?;
-            } else {
-                let file = File::open(&path).map_err(io_error(&path))?;
-                file.sync_data().map_err(io_error(&path))?;
-            }
+        let written = std::mem::take(&mut self.unsynced_files);
+        // A file deleted since it was written needs no sync.
+        Ok(written.into_iter().filter(|index| self.files.contains(index)).map(|index| self.file_path(index)).collect())
+    }
+
+    /// Flushes and fdatasyncs at once, blocking: for tests off any run loop.
+    #[cfg(test)]
+    fn sync(&mut self) -> Result<()> {
+        for path in self.take_unsynced()? {
+            File::open(&path).and_then(|file| file.sync_data()).map_err(io_error(&path))?;
         }
         Ok(())
     }
@@ -856,7 +855,17 @@ impl ConsumeQueues {
         self.iter_mut().try_for_each(ConsumeQueue::flush)
     }
 
-    pub fn sync_all(&mut self) -> Result<()> {
+    /// `take_unsynced` of every queue.
+    pub fn take_unsynced(&mut self) -> Result<Vec<PathBuf>> {
+        let mut paths = Vec::new();
+        for queue in self.iter_mut() {
+            paths.extend(queue.take_unsynced()?);
+        }
+        Ok(paths)
+    }
+
+    #[cfg(test)]
+    fn sync_all(&mut self) -> Result<()> {
         self.iter_mut().try_for_each(ConsumeQueue::sync)
     }
 

@@ -488,7 +488,7 @@ pub struct IndexStore {
     /// Full files, oldest first.
     sealed: Vec<SealedIndexFile>,
     current: Option<CurrentIndexFile>,
-    /// Sealed files written since the last `sync`.
+    /// Sealed files written since the last `take_unsynced`.
     sealed_unsynced: Vec<PathBuf>,
 }
 
@@ -627,16 +627,23 @@ impl IndexStore {
             .map_or((0, 0), |header| (header.end_timestamp_ms, header.end_commit_log_offset))
     }
 
-    /// Writes buffered entries, dirty slot pages and the header, then fdatasyncs the current file
-    /// and every file sealed since the last sync.
-    pub fn sync(&mut self) -> Result<()> {
+    /// Writes buffered entries, dirty slot pages and the header, then hands over the paths of
+    /// the current file and of every file sealed since the last call, for a checkpoint to
+    /// fdatasync off the run loop (`checkpoint::write`).
+    pub fn take_unsynced(&mut self) -> Result<Vec<PathBuf>> {
+        let mut paths = std::mem::take(&mut self.sealed_unsynced);
         if let Some(current) = self.current.as_mut() {
             current.write_all(self.geometry)?;
-            current.file.sync_data().map_err(io_error(&current.path))?;
+            paths.push(current.path.clone());
         }
-        for path in std::mem::take(&mut self.sealed_unsynced) {
-            let file = File::open(&path).map_err(io_error(&path))?;
-            file.sync_data().map_err(io_error(&path))?;
+        Ok(paths)
+    }
+
+    /// Writes and fdatasyncs at once, blocking: for tests off any run loop.
+    #[cfg(test)]
+    fn sync(&mut self) -> Result<()> {
+        for path in self.take_unsynced()? {
+            File::open(&path).and_then(|file| file.sync_data()).map_err(io_error(&path))?;
         }
         Ok(())
     }
