@@ -761,20 +761,17 @@ impl<S: Storage> ShardStore<S> {
     /// send or pull waits for them (each fdatasync took 5 ms on the shard thread, seconds in a
     /// disk stall).
     async fn write_checkpoint(&self, clean: bool) -> Result<(), String> {
-        let _turn = self.checkpoint_turn.acquire_permit(1).await.map_err(|error| error.to_string())?;
+        let _turn = self.checkpoint_turn.acquire_permit(1).await.expect("the checkpoint turn is never closed");
         if self.checkpoint_refused.get() {
-            return Err("refused since a consume-queue or index fdatasync failed (see the earlier error): \
-                        the last checkpoint stands, and recovery rebuilds them from the commit log past it"
+            return Err("refused since a consume-queue or index write or fdatasync failed (see the earlier \
+                        error): the last checkpoint stands, and recovery rebuilds them from the commit log past it"
                 .into());
         }
         let (synced, appended) = {
             let log = self.log.borrow();
             (log.synced(), log.appended())
         };
-        let mut files = self.queues.borrow_mut().take_unsynced().map_err(|error| error.to_string())?;
-        if let Some(index) = self.index.borrow_mut().as_mut() {
-            files.extend(index.take_unsynced().map_err(|error| error.to_string())?);
-        }
+        let files = self.take_unsynced_files().inspect_err(|_| self.checkpoint_refused.set(true))?;
         let checkpoint = Checkpoint {
             clean,
             log_end: if clean { appended } else { 0 },
@@ -788,6 +785,17 @@ impl<S: Storage> ShardStore<S> {
             self.checkpoint_refused.set(true);
         }
         written.map_err(|error| error.to_string())
+    }
+
+    /// The files of consume queues and index written since the last call; their dirty marks go
+    /// with them, so an error here (the marks taken so far are lost) must refuse every later
+    /// checkpoint.
+    fn take_unsynced_files(&self) -> Result<Vec<PathBuf>, String> {
+        let mut files = self.queues.borrow_mut().take_unsynced().map_err(|error| error.to_string())?;
+        if let Some(index) = self.index.borrow_mut().as_mut() {
+            files.extend(index.take_unsynced().map_err(|error| error.to_string())?);
+        }
+        Ok(files)
     }
 
     /// A clean stop: writes and syncs everything, then a clean checkpoint, so the next open
