@@ -10,7 +10,6 @@
 //! ([`rewrite_properties`]), through a temporary file and a rename, keeping a `.bak` of the
 //! previous file.
 
-use crate::shards::control::PersistedTable;
 use std::collections::HashSet;
 use std::path::PathBuf;
 
@@ -72,15 +71,16 @@ impl BrokerConfigState {
 }
 
 /// UPDATE_AND_CREATE_SUBSCRIPTIONGROUP (200): body = SubscriptionGroupConfig JSON.
-pub(super) fn update_group(plane: &ControlShard, request: &Command) -> Result<Command, RequestError> {
+pub(super) async fn update_group(plane: &ControlShard, request: &Command) -> Result<Command, RequestError> {
     let config: SubscriptionGroupConfig =
         crate::protocol::json::from_fastjson(&request.body).map_err(RequestError::Body)?;
     validate_group_name(&config.group_name).map_err(|error| RequestError::System(error.to_string()))?;
-    let mut groups = plane.groups.borrow_mut();
-    groups.create_or_update(config.clone()).map_err(|error| RequestError::System(error.to_string()))?;
-    if let Err(error) = groups.persist_if_dirty() {
-        tracing::error!("persisting subscription groups: {error}");
-    }
+    plane
+        .groups
+        .borrow_mut()
+        .create_or_update(config.clone())
+        .map_err(|error| RequestError::System(error.to_string()))?;
+    plane.persist_groups().await;
     tracing::info!("create or update subscription group {:?}", config);
     Ok(Command::response_to(request, response::SUCCESS))
 }
@@ -100,15 +100,10 @@ pub(super) async fn delete_group(
     origin: Origin,
 ) -> Result<Command, RequestError> {
     let header = DeleteSubscriptionGroupRequestHeader::decode(&request.ext_fields)?;
-    {
-        let mut groups = plane.groups.borrow_mut();
-        if groups.delete(&header.group_name).is_some() {
-            tracing::info!("delete subscription group {}", header.group_name);
-        }
-        if let Err(error) = groups.persist_if_dirty() {
-            tracing::error!("persisting subscription groups: {error}");
-        }
+    if plane.groups.borrow_mut().delete(&header.group_name).is_some() {
+        tracing::info!("delete subscription group {}", header.group_name);
     }
+    plane.persist_groups().await;
     if header.remove_offset == Some(true) {
         on_every_shard(plane, request, origin, &format!("removing the offsets of group {}", header.group_name)).await;
     }
@@ -211,7 +206,7 @@ pub(super) async fn update_config(plane: &ControlShard, request: &Command) -> Re
     }
     match &source {
         Some(path) => {
-            if let Err(error) = persist_config_file(path, &updates) {
+            if let Err(error) = plane.persist_config_file(path, &updates).await {
                 tracing::error!("persisting {}: {error}", path.display());
                 return Err(RequestError::System(format!(
                     "updated in memory, but writing {}: {error}",
@@ -230,7 +225,7 @@ pub(super) async fn update_config(plane: &ControlShard, request: &Command) -> Re
 }
 
 /// Rewrites `path` with `updates` applied in place, keeping the previous file as `<path>.bak`.
-fn persist_config_file(path: &std::path::Path, updates: &[(String, String)]) -> std::io::Result<()> {
+pub(super) fn persist_config_file(path: &std::path::Path, updates: &[(String, String)]) -> std::io::Result<()> {
     let original = match std::fs::read(path) {
         Ok(bytes) => bytes,
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => Vec::new(),

@@ -10,7 +10,8 @@
 //! Mutations change memory only and mark the table dirty; the owner decides when to write
 //! (`persist` / `persist_if_dirty`, or `persist_change`, which does the blocking file I/O with
 //! its fsyncs on the blocking-work thread). Java persists topics and groups on every change and
-//! offsets every 5 s; the data shards' periodic offset writes go through `persist_change`. What each operation reports (a new topic to register with the
+//! offsets every 5 s; once a broker serves, every write goes through `persist_change` (shard
+//! 0's topics, groups and broker config; each data shard's offsets), never on a run loop. What each operation reports (a new topic to register with the
 //! nameserver, the consumer groups to send NOTIFY_CONSUMER_IDS_CHANGED) is in its return value.
 //!
 //! Files (protocol §8.1), each kept with a `.bak` of its previous content and loaded from the

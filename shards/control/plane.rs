@@ -70,6 +70,9 @@ pub struct ControlShard {
     ha_server_addr: String,
     /// Slave: the master's addresses from the last REGISTER_BROKER reply that carried them.
     pub(super) master_from_namesrv: RefCell<Option<crate::shards::messages::MasterAddress>>,
+    /// Topic and group file writes, one at a time in the order they were taken
+    /// (`persist_change`).
+    persist_turn: runtime::Semaphore,
 }
 
 fn config_error(what: &str) -> impl Fn(super::ConfigFileError) -> String + '_ {
@@ -124,6 +127,7 @@ impl ControlShard {
             broker_permission: Cell::new(broker.broker_permission as i32),
             ha_server_addr: format!("{}:{}", broker.broker_ip2, settings.net.ha_port()),
             master_from_namesrv: RefCell::new(None),
+            persist_turn: runtime::Semaphore::new(1),
         }))
     }
 
@@ -180,9 +184,7 @@ impl ControlShard {
     /// `%RETRY%` topic, updateTopic) comes after the nameservers route it, as Java's
     /// synchronous `registerBrokerAll` does.
     pub(super) async fn topics_changed(&self) {
-        if let Err(error) = self.topics.borrow_mut().persist_if_dirty() {
-            tracing::error!("persisting topics: {error}");
-        }
+        self.persist_topics().await;
         self.publish_topics().await;
         let (registered, registered_receiver) = oneshot::channel();
         self.register_waiters.borrow_mut().push(registered);
@@ -197,9 +199,32 @@ impl ControlShard {
         .await;
     }
 
-    pub fn persist(&self) {
+    /// The last writes at shutdown, after any still in flight.
+    pub async fn persist(&self) {
+        let _turn = self.persist_turn.acquire_permit(1).await.expect("the persist turn is never closed");
         let _ = self.topics.borrow_mut().persist_if_dirty();
         let _ = self.groups.borrow_mut().persist_if_dirty();
+    }
+
+    /// Writes the topic file after a change, off the run loop.
+    pub(super) async fn persist_topics(&self) {
+        if let Err(error) = super::persist_change(|| self.topics.borrow_mut(), &self.persist_turn).await {
+            tracing::error!("persisting topics: {error}");
+        }
+    }
+
+    /// Rewrites the broker's properties file (UPDATE_BROKER_CONFIG), off the run loop.
+    pub(super) async fn persist_config_file(&self, path: &Path, updates: &[(String, String)]) -> std::io::Result<()> {
+        let _turn = self.persist_turn.acquire_permit(1).await.expect("the persist turn is never closed");
+        let (path, updates) = (path.to_path_buf(), updates.to_vec());
+        runtime::spawn_blocking(move || super::admin::persist_config_file(&path, &updates)).await
+    }
+
+    /// Writes the subscription group file after a change, off the run loop.
+    pub(super) async fn persist_groups(&self) {
+        if let Err(error) = super::persist_change(|| self.groups.borrow_mut(), &self.persist_turn).await {
+            tracing::error!("persisting subscription groups: {error}");
+        }
     }
 
     fn registration(&self) -> BrokerRegistration {
@@ -398,7 +423,7 @@ impl ControlShard {
                 Ok(Command::response_to(request, response::SUCCESS).with_body(body))
             }
             request::DELETE_TOPIC_IN_BROKER => super::admin::delete_topic(self, request, origin).await,
-            request::UPDATE_AND_CREATE_SUBSCRIPTIONGROUP => super::admin::update_group(self, request),
+            request::UPDATE_AND_CREATE_SUBSCRIPTIONGROUP => super::admin::update_group(self, request).await,
             request::GET_ALL_SUBSCRIPTIONGROUP_CONFIG => super::admin::all_groups(self, request),
             request::DELETE_SUBSCRIPTIONGROUP => super::admin::delete_group(self, request, origin).await,
             request::GET_BROKER_CONFIG => super::admin::get_config(self, request),
@@ -439,7 +464,7 @@ impl ControlShard {
             let created = self.topics.borrow_mut().create_retry_topic(&group.group_name, group.retry_queue_nums);
             topics_created |= created.is_some_and(|ensured| ensured.created);
         }
-        let _ = self.groups.borrow_mut().persist_if_dirty();
+        self.persist_groups().await;
         let outcome = self.clients.borrow_mut().heartbeat(
             origin.connection_id,
             &origin.peer.to_string(),

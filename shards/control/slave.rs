@@ -16,7 +16,7 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use super::plane::ControlShard;
-use super::{PersistedTable, SubscriptionGroupConfig};
+use super::SubscriptionGroupConfig;
 use crate::client::RemoteClient;
 use crate::config::BrokerSettings;
 use crate::protocol::bodies::{TopicConfig, TopicConfigSerializeWrapper};
@@ -153,7 +153,7 @@ async fn sync_all(plane: &ControlShard, data: &Rc<DataShard>, client: &mut Remot
         Err(reason) => tracing::warn!("slave sync: topics from {broker}: {reason}"),
     }
     match fetch(client, broker, request::GET_ALL_SUBSCRIPTIONGROUP_CONFIG).await {
-        Ok(body) => sync_groups(plane, &body),
+        Ok(body) => sync_groups(plane, &body).await,
         Err(reason) => tracing::warn!("slave sync: subscription groups from {broker}: {reason}"),
     }
     let consumer = fetch(client, broker, request::GET_ALL_CONSUMER_OFFSET).await;
@@ -226,25 +226,23 @@ async fn sync_topics(plane: &ControlShard, master: BTreeMap<String, TopicConfig>
     }
 }
 
-fn sync_groups(plane: &ControlShard, body: &[u8]) {
+async fn sync_groups(plane: &ControlShard, body: &[u8]) {
     let parsed: Result<serde_json::Value, _> = crate::protocol::json::from_fastjson(body);
     let Some(table) = parsed.ok().and_then(|value| value.get("subscriptionGroupTable").cloned()) else {
         return tracing::warn!("slave sync: the master's subscription groups do not decode");
     };
     let Some(table) = table.as_object() else { return };
-    let mut groups = plane.groups.borrow_mut();
     for (name, config) in table {
         let Ok(config) = serde_json::from_value::<SubscriptionGroupConfig>(config.clone()) else {
             tracing::warn!("slave sync: subscription group {name} does not decode");
             continue;
         };
+        let mut groups = plane.groups.borrow_mut();
         if groups.get(name) != Some(&config) {
             if let Err(error) = groups.create_or_update(config) {
                 tracing::warn!("slave sync: subscription group {name}: {error}");
             }
         }
     }
-    if let Err(error) = groups.persist_if_dirty() {
-        tracing::error!("persisting subscription groups: {error}");
-    }
+    plane.persist_groups().await;
 }

@@ -388,7 +388,7 @@ async fn shutdown(
     }
     if let Some(plane) = control_plane {
         plane.unregister_all().await;
-        plane.persist();
+        plane.persist().await;
     }
     if let Err(error) = data.offsets.borrow_mut().table.persist() {
         tracing::error!("persisting consumer offsets of shard {}: {error}", data.shard);
